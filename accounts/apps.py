@@ -1,0 +1,9 @@
+"""Who and what: domains, members and their mailboxes."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = _("Membres et adresses")

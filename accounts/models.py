@@ -1,0 +1,117 @@
+"""Domains, members and mailboxes: who has which address, and what they were told."""
+
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
+
+from .validators import validate_local_part
+
+
+class Security(models.TextChoices):
+    SSL_TLS = "ssl", _("SSL/TLS")
+    STARTTLS = "starttls", _("STARTTLS")
+
+
+class Domain(models.Model):
+    """A mail domain, with the settings its members are told in the confirmation email."""
+
+    name = models.CharField(_("domaine"), max_length=253, unique=True)
+    imap_host = models.CharField(_("serveur IMAP"), max_length=253)
+    imap_port = models.PositiveIntegerField(_("port IMAP"), default=993)
+    imap_security = models.CharField(
+        _("sécurité IMAP"), max_length=10, choices=Security.choices, default=Security.SSL_TLS
+    )
+    smtp_host = models.CharField(_("serveur SMTP"), max_length=253)
+    smtp_port = models.PositiveIntegerField(_("port SMTP"), default=465)
+    smtp_security = models.CharField(
+        _("sécurité SMTP"), max_length=10, choices=Security.choices, default=Security.SSL_TLS
+    )
+    webmail_url = models.URLField(_("webmail (Roundcube)"), blank=True)
+    cloud_url = models.URLField(_("cloud (Nextcloud)"), blank=True)
+    contact_email = models.EmailField(
+        _("contact de l'administrateur"),
+        blank=True,
+        help_text=_("Adresse indiquée aux membres qui ont une question."),
+    )
+
+    class Meta:
+        verbose_name = _("domaine")
+        verbose_name_plural = _("domaines")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Member(models.Model):
+    """A person of the association: the mailbox's owner, reached by SMS and personal email."""
+
+    full_name = models.CharField(_("nom complet"), max_length=200)
+    personal_email = models.EmailField(_("email personnel"))
+    phone = PhoneNumberField(_("GSM"), help_text=_("Numéro de GSM, par exemple +32 470 12 34 56."))
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("membre")
+        verbose_name_plural = _("membres")
+        ordering = ["full_name"]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def masked_phone(self) -> str:
+        """`+32 4•• •• •• 12`: enough for the member to recognise their number."""
+        digits = str(self.phone)
+        country = f"+{self.phone.country_code}" if self.phone else ""
+        national = digits[len(country) :]
+        if len(national) < 4:
+            return country + " " + "•" * len(national)
+        hidden = national[1:-2]
+        masked = national[0] + "•" * len(hidden) + national[-2:]
+        groups = [masked[:3]] + [masked[i : i + 2] for i in range(3, len(masked), 2)]
+        return f"{country} {' '.join(groups)}"
+
+
+class Mailbox(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("en préparation")
+        ACTIVE = "active", _("active")
+        DISABLED = "disabled", _("désactivée")
+
+    local_part = models.CharField(
+        _("nom d'utilisateur"),
+        max_length=64,
+        validators=[validate_local_part],
+        help_text=_("La partie avant le @, en minuscules : pierre pour pierre@octopus-soignies.be."),
+    )
+    domain = models.ForeignKey(
+        Domain, on_delete=models.PROTECT, related_name="mailboxes", verbose_name=_("domaine")
+    )
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="mailboxes", verbose_name=_("membre")
+    )
+    status = models.CharField(
+        _("statut"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("adresse mail")
+        verbose_name_plural = _("adresses mail")
+        ordering = ["domain__name", "local_part"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("local_part"), "domain", name="mailbox_unique_address"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.address
+
+    @property
+    def address(self) -> str:
+        return f"{self.local_part}@{self.domain.name}"

@@ -1,0 +1,178 @@
+"""Settings, read from environment variables; the embedded defaults make `make run` work."""
+
+from pathlib import Path
+
+import dj_database_url
+import dj_email_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from .env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is false")
+    SECRET_KEY = "development-only-not-secret"  # noqa: S105 - DEBUG only
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+INSTALLED_APPS = [
+    "octopus_mail.apps.OctopusAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "phonenumber_field",
+    "accounts",
+    "provisioning",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "octopus_mail.urls"
+WSGI_APPLICATION = "octopus_mail.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Two databases: the app's own, and the mail server's table that Postfix and Dovecot read.
+def _database(variable: str, default_file: str) -> dict:
+    url = env_str(variable)
+    if not url:
+        VAR_DIR.mkdir(exist_ok=True)  # the embedded default: SQLite files under var/
+        url = f"sqlite:///{VAR_DIR / default_file}"
+    return dj_database_url.parse(url, conn_max_age=60)
+
+
+DATABASES = {
+    "default": _database("DATABASE_URL", "app.sqlite3"),
+    "mailserver": _database("MAILSERVER_DATABASE_URL", "mailserver.sqlite3"),
+}
+DATABASE_ROUTERS = ["octopus_mail.routers.MailserverRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+MAILSERVER_SCHEMA = env_str("MAILSERVER_SCHEMA", "ispmail")
+MAILSERVER_PASSWORD_SCHEME = env_str("MAILSERVER_PASSWORD_SCHEME", "SHA512-CRYPT").upper()
+# The passwords are machine-made with more than 80 bits, so a slow hash buys little against
+# guessing while every IMAP and SMTP login pays for it: Dovecot's own defaults.
+MAILSERVER_SHA_CRYPT_ROUNDS = env_int("MAILSERVER_SHA_CRYPT_ROUNDS", 5000)
+MAILSERVER_BCRYPT_COST = env_int("MAILSERVER_BCRYPT_COST", 10)
+MAILSERVER_ARGON2_MEMORY_KIB = env_int("MAILSERVER_ARGON2_MEMORY_KIB", 19456)
+MAILSERVER_ARGON2_TIME_COST = env_int("MAILSERVER_ARGON2_TIME_COST", 2)
+MAIL_DOMAIN = env_str("MAIL_DOMAIN", "octopus-soignies.be")
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "fr-be"
+LANGUAGES = [("fr", _("Français")), ("en", _("Anglais"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Europe/Brussels"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+PHONENUMBER_DEFAULT_REGION = "BE"
+PHONENUMBER_DB_FORMAT = "E164"
+
+# Celery: the broker is only a doorbell, the job state lives in the app database.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+# Without a broker, tasks run in-process right after the commit that enqueued them.
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+CELERY_BEAT_SCHEDULE = {
+    "provisioning-sweep": {"task": "provisioning.sweep", "schedule": 60.0},
+}
+
+# Provisioning jobs
+PROVISIONING_MAX_ATTEMPTS = env_int("PROVISIONING_MAX_ATTEMPTS", 6)
+PROVISIONING_RETRY_BACKOFF = env_int("PROVISIONING_RETRY_BACKOFF", 10)  # seconds, doubled each try
+PROVISIONING_RETRY_BACKOFF_MAX = env_int("PROVISIONING_RETRY_BACKOFF_MAX", 600)
+PROVISIONING_CLAIM_TIMEOUT = env_int("PROVISIONING_CLAIM_TIMEOUT", 300)  # seconds
+PROVISIONING_QUEUED_GRACE = env_int("PROVISIONING_QUEUED_GRACE", 120)  # seconds
+
+# SMS
+SMS_BACKEND = env_str("SMS_BACKEND", "provisioning.sms.console.SmsBackend")
+SMS_FILE_PATH = env_str("SMS_FILE_PATH", str(VAR_DIR / "sms"))
+SMS_TIMEOUT = env_int("SMS_TIMEOUT", 10)
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+TWILIO_FROM = env_str("TWILIO_FROM")
+TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID")
+TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+DNS_NAMESERVERS = env_list("DNS_NAMESERVERS")
+
+# Email: EMAIL_URL (smtp://user:pass@host:587/?tls=True) or Django's EMAIL_* variables.
+_email_url = env_str("EMAIL_URL")
+if _email_url:
+    _email = dj_email_url.parse(_email_url)
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_HOST = _email["EMAIL_HOST"]
+    EMAIL_PORT = _email["EMAIL_PORT"]
+    EMAIL_HOST_USER = _email["EMAIL_HOST_USER"]
+    EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"]
+    EMAIL_USE_TLS = _email["EMAIL_USE_TLS"]
+    EMAIL_USE_SSL = _email["EMAIL_USE_SSL"]
+else:
+    EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+    EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+    EMAIL_PORT = env_int("EMAIL_PORT", 25)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Octopus-Soignies <admin@octopus-soignies.be>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,69 @@
+"""System checks: configuration mistakes reported at start-up, each with an id."""
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register as register_check
+from django.utils.module_loading import import_string
+
+DEVELOPMENT_SMS = {"provisioning.sms.console.SmsBackend", "provisioning.sms.filebased.SmsBackend"}
+SCHEMAS = {"ispmail"}
+
+
+def sms_backend(app_configs, **kwargs):
+    errors = []
+    try:
+        import_string(settings.SMS_BACKEND)
+    except ImportError:
+        return [Error(f"SMS_BACKEND {settings.SMS_BACKEND!r} cannot be imported.", id="provisioning.E002")]
+    if not settings.DEBUG and settings.SMS_BACKEND in DEVELOPMENT_SMS:
+        errors.append(
+            Error(
+                "A development SMS backend is configured while DEBUG is off.",
+                hint="Set SMS_BACKEND=provisioning.sms.twilio.SmsBackend.",
+                id="provisioning.E003",
+            )
+        )
+    if settings.SMS_BACKEND == "provisioning.sms.twilio.SmsBackend":
+        if not (settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN):
+            errors.append(
+                Error(
+                    "The Twilio SMS backend needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.",
+                    id="provisioning.E004",
+                )
+            )
+        if not (settings.TWILIO_FROM or settings.TWILIO_MESSAGING_SERVICE_SID):
+            errors.append(
+                Error(
+                    "The Twilio SMS backend needs TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID.",
+                    id="provisioning.E005",
+                )
+            )
+    return errors
+
+
+def mailserver_schema(app_configs, **kwargs):
+    if settings.MAILSERVER_SCHEMA not in SCHEMAS:
+        return [
+            Error(
+                f"MAILSERVER_SCHEMA={settings.MAILSERVER_SCHEMA!r} is not supported.",
+                hint=f"Choose one of: {', '.join(sorted(SCHEMAS))}.",
+                id="provisioning.E006",
+            )
+        ]
+    return []
+
+
+def broker(app_configs, **kwargs):
+    if not settings.DEBUG and not settings.CELERY_BROKER_URL:
+        return [
+            Warning(
+                "No CELERY_BROKER_URL: jobs run inside the web process.",
+                hint="Set CELERY_BROKER_URL and run a Celery worker and beat in production.",
+                id="provisioning.W001",
+            )
+        ]
+    return []
+
+
+def register() -> None:
+    for check in (sms_backend, mailserver_schema, broker):
+        register_check(check)

@@ -1,0 +1,219 @@
+"""ProvisioningJob: the record of one password delivery, moved only by conditional updates."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued", _("en attente")
+    RUNNING = "running", _("en cours")
+    DONE = "done", _("SMS envoyé")
+    FAILED = "failed", _("échec")
+
+
+class EmailStatus(models.TextChoices):
+    WAITING = "waiting", _("après le SMS")
+    QUEUED = "queued", _("en attente")
+    RUNNING = "running", _("en cours d'envoi")
+    DONE = "sent", _("envoyé")
+    FAILED = "failed", _("échec")
+
+
+@dataclass(frozen=True)
+class Step:
+    """The columns one step of a job moves: the password delivery, or the email after it.
+
+    Both steps share the claim columns: the email step only starts once the password step
+    is done, so they never hold a claim at the same time.
+    """
+
+    name: str
+    status: str
+    attempts: str
+    queued: str
+    running: str
+    done: str
+    failed: str
+
+
+PASSWORD_STEP = Step(
+    "password", "state", "attempts",
+    JobState.QUEUED, JobState.RUNNING, JobState.DONE, JobState.FAILED,
+)  # fmt: skip
+EMAIL_STEP = Step(
+    "email", "email_status", "email_attempts",
+    EmailStatus.QUEUED, EmailStatus.RUNNING, EmailStatus.DONE, EmailStatus.FAILED,
+)  # fmt: skip
+
+
+class JobQuerySet(models.QuerySet):
+    def in_flight(self):
+        return self.filter(state__in=[JobState.QUEUED, JobState.RUNNING])
+
+    def claim(self, pk: int, step: Step):
+        """Compare-and-set queued → running; the job with its token, or None if not ours."""
+        now = timezone.now()
+        token = uuid.uuid4()
+        updated = self.filter(pk=pk, **{step.status: step.queued}).update(
+            **{step.status: step.running, step.attempts: F(step.attempts) + 1},
+            claimed_at=now,
+            claim_token=token,
+            updated_at=now,
+        )
+        if not updated:
+            return None
+        return self.select_related("mailbox__domain", "mailbox__member").get(pk=pk)
+
+    def _owned(self, job, step: Step):
+        return self.filter(pk=job.pk, claim_token=job.claim_token, **{step.status: step.running})
+
+    def holds_claim(self, job, step: Step) -> bool:
+        return self._owned(job, step).exists()
+
+    def release(self, job, step: Step, *, error: str, next_attempt_at: datetime) -> bool:
+        """Back to queued after a transient failure; the retry or the sweep picks it up."""
+        return bool(
+            self._owned(job, step).update(
+                **{step.status: step.queued},
+                claim_token=None,
+                claimed_at=None,
+                next_attempt_at=next_attempt_at,
+                last_error=error,
+                updated_at=timezone.now(),
+            )
+        )
+
+    def fail(self, job, step: Step, *, error: str, **fields) -> bool:
+        return bool(
+            self._owned(job, step).update(
+                **{step.status: step.failed},
+                claim_token=None,
+                last_error=error,
+                updated_at=timezone.now(),
+                **fields,
+            )
+        )
+
+    def finish(self, job, step: Step, **fields) -> bool:
+        now = timezone.now()
+        return bool(
+            self._owned(job, step).update(
+                **{step.status: step.done},
+                claim_token=None,
+                claimed_at=None,
+                next_attempt_at=None,
+                last_error="",
+                updated_at=now,
+                **fields,
+            )
+        )
+
+    def requeue_email(self, pk: int) -> bool:
+        """Send the email step again (admin's "renvoyer"), unless it is already on its way."""
+        return bool(
+            self.filter(pk=pk, state=JobState.DONE)
+            .exclude(email_status__in=[EmailStatus.QUEUED, EmailStatus.RUNNING])
+            .update(
+                email_status=EmailStatus.QUEUED,
+                email_attempts=0,
+                next_attempt_at=None,
+                updated_at=timezone.now(),
+            )
+        )
+
+    @staticmethod
+    def _lost(step: Step, now: datetime) -> Q:
+        """Queued with no doorbell for a while, or claimed by a worker that went quiet."""
+        grace = now - timedelta(seconds=settings.PROVISIONING_QUEUED_GRACE)
+        stale = now - timedelta(seconds=settings.PROVISIONING_CLAIM_TIMEOUT)
+        waiting = Q(next_attempt_at__lt=grace) | Q(
+            next_attempt_at__isnull=True, updated_at__lt=grace
+        )
+        return Q(**{step.status: step.queued}) & waiting | Q(
+            **{step.status: step.running, "claimed_at__lt": stale}
+        )
+
+    def lost(self, step: Step, *, now: datetime):
+        return self.filter(self._lost(step, now))
+
+    def requeue_lost(self, pk: int, step: Step, *, now: datetime) -> bool:
+        """Back to queued, due again only after another grace period: one doorbell a period."""
+        return bool(
+            self.filter(self._lost(step, now), pk=pk).update(
+                **{step.status: step.queued},
+                claim_token=None,
+                claimed_at=None,
+                next_attempt_at=now,
+                updated_at=now,
+            )
+        )
+
+
+class ProvisioningJob(models.Model):
+    class Kind(models.TextChoices):
+        CREATE = "create", _("création")
+        RESET = "reset", _("nouveau mot de passe")
+
+    mailbox = models.ForeignKey(
+        "accounts.Mailbox",
+        on_delete=models.PROTECT,
+        related_name="jobs",
+        verbose_name=_("adresse"),
+    )
+    kind = models.CharField(_("type"), max_length=10, choices=Kind.choices)
+    state = models.CharField(
+        _("état"), max_length=10, choices=JobState.choices, default=JobState.QUEUED
+    )
+    attempts = models.PositiveIntegerField(_("tentatives"), default=0)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    claimed_at = models.DateTimeField(_("pris en charge le"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("prochain essai"), null=True, blank=True)
+    last_error = models.TextField(_("dernière erreur"), blank=True)
+    sms_message_id = models.CharField(_("identifiant du SMS"), max_length=64, blank=True)
+    sms_status = models.CharField(_("statut du SMS"), max_length=20, blank=True)
+    sms_sent_at = models.DateTimeField(_("SMS envoyé le"), null=True, blank=True)
+    email_status = models.CharField(
+        _("email"), max_length=10, choices=EmailStatus.choices, default=EmailStatus.WAITING
+    )
+    email_attempts = models.PositiveIntegerField(_("tentatives d'email"), default=0)
+    email_sent_at = models.DateTimeField(_("email envoyé le"), null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("demandé par"),
+    )
+    created_at = models.DateTimeField(_("demandé le"), default=timezone.now)
+    updated_at = models.DateTimeField(_("mis à jour le"), default=timezone.now)
+    finished_at = models.DateTimeField(_("terminé le"), null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("envoi de mot de passe")
+        verbose_name_plural = _("envois de mots de passe")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # Invariant 3: at most one delivery in flight per mailbox.
+            models.UniqueConstraint(
+                "mailbox",
+                condition=Q(state__in=["queued", "running"]),
+                name="one_job_in_flight_per_mailbox",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "updated_at"], name="job_state_updated"),
+            models.Index(fields=["email_status", "updated_at"], name="job_email_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} — {self.mailbox_id} ({self.get_state_display()})"

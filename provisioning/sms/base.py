@@ -1,0 +1,37 @@
+"""The SMS backend interface, and the GSM-7 rules every message must follow."""
+
+from dataclasses import dataclass
+
+# GSM 03.38 basic character set; one of anything else turns the SMS into UCS-2 (70 a segment).
+GSM7_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+SEGMENT_LENGTH = 160
+
+
+def is_gsm7(text: str) -> bool:
+    return all(char in GSM7_BASIC for char in text)
+
+
+def fits_one_segment(text: str) -> bool:
+    return is_gsm7(text) and len(text) <= SEGMENT_LENGTH
+
+
+@dataclass(frozen=True)
+class SentSms:
+    """What a provider said when it accepted a message."""
+
+    message_id: str
+    status: str = "sent"
+
+
+class BaseSmsBackend:
+    """Sends one SMS; raises TransientError or PermanentError with a French message."""
+
+    def send(self, *, to: str, body: str) -> SentSms:
+        raise NotImplementedError
+
+    @staticmethod
+    def masked(to: str) -> str:
+        return to[:5] + "•" * max(len(to) - 7, 0) + to[-2:]

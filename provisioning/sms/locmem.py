@@ -1,0 +1,15 @@
+"""Keeps messages in `provisioning.sms.locmem.outbox`, like Django's mail.outbox (tests)."""
+
+import itertools
+
+from .base import BaseSmsBackend, SentSms
+
+outbox: list[dict] = []
+_ids = itertools.count(1)
+
+
+class SmsBackend(BaseSmsBackend):
+    def send(self, *, to: str, body: str) -> SentSms:
+        message_id = f"LM{next(_ids):032d}"
+        outbox.append({"to": to, "body": body, "message_id": message_id})
+        return SentSms(message_id=message_id, status="sent")

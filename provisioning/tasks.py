@@ -1,0 +1,36 @@
+"""Celery tasks: thin doorbells that take a job id and call a service.
+
+They never receive a password (invariant 1); `acks_late` is safe because every step
+starts with a compare-and-set claim, so a redelivered message is a no-op.
+"""
+
+from celery import shared_task
+from django.conf import settings
+
+from . import services
+from .exceptions import TransientError
+
+_RETRY = {
+    "ignore_result": True,
+    "acks_late": True,
+    "autoretry_for": (TransientError,),
+    "retry_backoff": settings.PROVISIONING_RETRY_BACKOFF,
+    "retry_backoff_max": settings.PROVISIONING_RETRY_BACKOFF_MAX,
+    "retry_jitter": False,
+    "max_retries": settings.PROVISIONING_MAX_ATTEMPTS,
+}
+
+
+@shared_task(name="provisioning.deliver_password", **_RETRY)
+def deliver_password(job_id: int) -> None:
+    services.job_deliver_password(job_id=job_id)
+
+
+@shared_task(name="provisioning.send_job_email", **_RETRY)
+def send_job_email(job_id: int) -> None:
+    services.job_send_email(job_id=job_id)
+
+
+@shared_task(name="provisioning.sweep", ignore_result=True)
+def sweep() -> None:
+    services.jobs_sweep()
