@@ -1,0 +1,34 @@
+# octopus-mail: `make run` serves the admin on the embedded defaults, `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1:8000
+
+.PHONY: install run test lint migrate clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+migrate: install
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py migrate --database mailserver --no-input
+
+run: migrate
+	$(PY) manage.py createadmin admin --tokens 3
+	@echo "Admin : http://$(HOST)/admin/  (utilisateur admin, mot de passe affiché à sa création, puis un code de secours)"
+	$(PY) manage.py runserver $(HOST)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

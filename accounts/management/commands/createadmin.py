@@ -1,0 +1,46 @@
+"""createadmin USERNAME: an administrator who can log in at once, with static OTP tokens."""
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a superuser (or reuse one) and print fresh static OTP tokens, so the first "
+        "login needs no phone. The login password is printed once, at creation."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--email", default="")
+        parser.add_argument("--tokens", type=int, default=10, help="how many tokens (1-20)")
+
+    def handle(self, *, username, email, tokens, **options):
+        if not 1 <= tokens <= 20:
+            raise CommandError("--tokens doit être compris entre 1 et 20.")
+        User = get_user_model()
+        with transaction.atomic():
+            user = User.objects.filter(username=username).first()
+            password = None
+            if user is None:
+                password = secrets.token_urlsafe(12)
+                user = User.objects.create_superuser(username, email, password)
+            elif not (user.is_staff and user.is_active):
+                raise CommandError(f"L'utilisateur {username} existe mais n'est pas administrateur.")
+            device, _ = StaticDevice.objects.get_or_create(
+                user=user, name="secours", defaults={"confirmed": True}
+            )
+            codes = [StaticToken.random_token() for _ in range(tokens)]
+            StaticToken.objects.bulk_create(StaticToken(device=device, token=t) for t in codes)
+        if password:
+            self.stdout.write(f"Administrateur « {username} » créé. Mot de passe : {password}")
+            self.stdout.write("(affiché une seule fois ; changez-le après la première connexion)")
+        self.stdout.write(
+            "Codes de secours à usage unique (champ « jeton OTP » de la page de connexion) :"
+        )
+        for code in codes:
+            self.stdout.write(f"  {code}")

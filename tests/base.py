@@ -1,0 +1,105 @@
+"""Personas and small helpers shared by the tests."""
+
+import re
+
+from django.contrib.auth import get_user_model
+from django.test import TestCase
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import Domain
+from provisioning import services, tasks
+from provisioning.models import ProvisioningJob
+from provisioning.sms import locmem
+
+DOMAIN = "octopus-soignies.be"
+ADMIN_PASSWORD = "Claire-admin-2026!"  # noqa: S105 - a test persona's login
+# The member every test talks about.
+MEMBER = {
+    "local_part": "pierre",
+    "full_name": "Pierre Dupont",
+    "personal_email": "pierre@example.org",
+    "phone": "+32470123456",
+}
+PASSWORD_IN_SMS = re.compile(r"\b([a-z2-9]{5}(?:-[a-z2-9]{5}){3})\b")
+
+
+def the_domain() -> Domain:
+    """The association's domain; TransactionTestCase flushes the data migration's row."""
+    domain, _ = Domain.objects.get_or_create(
+        name=DOMAIN,
+        defaults={"imap_host": DOMAIN, "smtp_host": DOMAIN,
+                  "webmail_url": "https://mail.octopus-soignies.be/",
+                  "cloud_url": "https://cloud.octopus-soignies.be"},
+    )
+    return domain
+
+
+def make_verified_admin(username: str = "claire"):
+    """A superuser with a TOTP device and static backup tokens (returned)."""
+    user = get_user_model().objects.create_superuser(
+        username, f"{username}@octopus-soignies.be", ADMIN_PASSWORD
+    )
+    TOTPDevice.objects.create(user=user, name="téléphone", confirmed=True)
+    static = StaticDevice.objects.create(user=user, name="secours", confirmed=True)
+    tokens = [f"tok{n:05d}" for n in range(1, 6)]
+    for token in tokens:
+        StaticToken.objects.create(device=static, token=token)
+    return user, static, tokens
+
+
+def make_staff_without_device(username: str = "marc"):
+    return get_user_model().objects.create_user(
+        username, f"{username}@octopus-soignies.be", ADMIN_PASSWORD, is_staff=True,
+        is_superuser=True,
+    )
+
+
+def login_with_otp(client, user, device, token) -> None:
+    response = client.post(
+        "/admin/login/",
+        {
+            "username": user.username,
+            "password": ADMIN_PASSWORD,
+            "otp_device": device.persistent_id,
+            "otp_token": token,
+            "next": "/admin/",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+
+def create_pierre(**overrides) -> ProvisioningJob:
+    fields = {**MEMBER, **overrides}
+    return services.mailbox_create(domain=the_domain(), **fields)
+
+
+def deliver(job: ProvisioningJob) -> ProvisioningJob:
+    """Run the worker's password step by hand (the task object, called directly)."""
+    tasks.deliver_password(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def send_email(job: ProvisioningJob) -> ProvisioningJob:
+    tasks.send_job_email(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def sms_passwords() -> list[str]:
+    """The passwords found in the SMS outbox, oldest first."""
+    found = []
+    for message in locmem.outbox:
+        match = PASSWORD_IN_SMS.search(message["body"])
+        assert match, f"no password in SMS {message['body']!r}"
+        found.append(match.group(1))
+    return found
+
+
+class OctopusTestCase(TestCase):
+    databases = {"default", "mailserver"}
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.domain = the_domain()

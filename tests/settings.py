@@ -1,0 +1,53 @@
+"""Test settings: PostgreSQL for both databases when it is there (always in CI), test doubles.
+
+A laptop without PostgreSQL falls back to SQLite, loudly; in CI (CI=true) a missing
+PostgreSQL fails the run instead.
+"""
+
+import os
+import socket
+import sys
+
+os.environ.setdefault("DJANGO_DEBUG", "false")
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key")
+
+from octopus_mail.settings import *  # noqa: E402,F403
+from octopus_mail.settings import DATABASES  # noqa: E402
+
+import dj_database_url  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_URL = "postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def _postgres_listening() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+if "DATABASE_URL" not in os.environ:
+    if IN_CI or _postgres_listening():
+        DATABASES = {
+            "default": dj_database_url.parse(PG_URL.format(name="octopus")),
+            "mailserver": dj_database_url.parse(PG_URL.format(name="octopus_mailserver")),
+        }
+    else:
+        print("\n*** PostgreSQL is not listening on 127.0.0.1:5432: tests run on SQLite ***\n",
+              file=sys.stderr)
+        DATABASES = {
+            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+            "mailserver": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+        }
+
+DEBUG = False
+SMS_BACKEND = "provisioning.sms.locmem.SmsBackend"
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Messages go to an in-memory broker that nobody consumes; tests run tasks by hand, or start
+# a real worker on Redis (tests/test_worker.py). Never eager: it changes retry semantics.
+CELERY_BROKER_URL = "memory://"
+CELERY_TASK_ALWAYS_EAGER = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
