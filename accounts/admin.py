@@ -46,7 +46,7 @@ class JobInline(admin.TabularInline):
     model = ProvisioningJob
     verbose_name_plural = _("Historique des envois")
     fields = [
-        "created_at", "kind", "state", "attempts", "sms_status", "sms_sent_at",
+        "created_at", "kind", "state", "attempts", "sms_status_label", "sms_sent_at",
         "email_status", "last_error", "requested_by",
     ]  # fmt: skip
     readonly_fields = fields

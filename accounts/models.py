@@ -3,6 +3,7 @@
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from phonenumber_field.modelfields import PhoneNumberField
 
 from .validators import validate_local_part
@@ -78,7 +79,7 @@ class Member(models.Model):
 class Mailbox(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("en préparation")
-        ACTIVE = "active", _("active")
+        ACTIVE = "active", pgettext_lazy("mailbox status", "active")
         DISABLED = "disabled", _("désactivée")
 
     local_part = models.CharField(

@@ -8,7 +8,7 @@ from .models import ProvisioningJob
 @admin.register(ProvisioningJob)
 class ProvisioningJobAdmin(admin.ModelAdmin):
     list_display = [
-        "created_at", "mailbox", "kind", "state", "attempts", "sms_status", "email_status",
+        "created_at", "mailbox", "kind", "state", "attempts", "sms_status_label", "email_status",
         "last_error",
     ]  # fmt: skip
     list_filter = ["state", "kind", "email_status"]

@@ -4,6 +4,7 @@ Only fixed SQL lives here: table and column names are constants, every value a p
 """
 
 import logging
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
@@ -70,11 +71,17 @@ def create_tables(connection) -> None:
 
 def _run(statements: list[tuple[str, list]]) -> int:
     """Run statements in one transaction of the mail DB; rows touched by the last one."""
+    with _gateway_errors(), transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
+        for sql, params in statements:
+            cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+@contextmanager
+def _gateway_errors():
+    """Database errors as TransientError or PermanentError, for the worker and the admin."""
     try:
-        with transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
-            for sql, params in statements:
-                cursor.execute(sql, params)
-            return cursor.rowcount
+        yield
     except (OperationalError, InterfaceError) as exc:
         logger.warning("mail-server database unavailable: %s", type(exc).__name__)
         raise TransientError(
@@ -112,7 +119,7 @@ def user_set_active(*, address: str, active: bool) -> None:
 
 def user_row(address: str) -> dict | None:
     """The user's row (password hash, active), for checks and tests; None if absent."""
-    with connections[ALIAS].cursor() as cursor:
+    with _gateway_errors(), connections[ALIAS].cursor() as cursor:
         cursor.execute(
             "SELECT email, password, active FROM virtual_users WHERE email = %s", [address]
         )

@@ -26,6 +26,18 @@ class EmailStatus(models.TextChoices):
     FAILED = "failed", _("échec")
 
 
+# What the SMS provider reported, in the administrator's words.
+SMS_STATUS_LABELS = {
+    "queued": _("en file d'attente chez l'opérateur"),
+    "accepted": _("accepté par l'opérateur"),
+    "sending": _("en cours d'envoi"),
+    "sent": _("envoyé"),
+    "delivered": _("remis"),
+    "undelivered": _("non remis"),
+    "failed": _("échec de l'envoi"),
+}
+
+
 @dataclass(frozen=True)
 class Step:
     """The columns one step of a job moves: the password delivery, or the email after it.
@@ -216,4 +228,10 @@ class ProvisioningJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} — {self.mailbox_id} ({self.get_state_display()})"
+        return f"{self.get_kind_display()} n°{self.pk} ({self.get_state_display()})"
+
+    def _sms_status_label(self) -> str:
+        return SMS_STATUS_LABELS.get(self.sms_status, self.sms_status or "—")
+
+    _sms_status_label.short_description = _("statut du SMS")  # the admin's column title
+    sms_status_label = property(_sms_status_label)

@@ -18,7 +18,9 @@ class SmsBackend(BaseSmsBackend):
         message_id = f"FB{uuid.uuid4().hex}"
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path / f"{message_id}.sms", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(
+                self.path / f"{message_id}.sms", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+            )
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(f"To: {to}\n\n{body}\n")
         except OSError as exc:

@@ -1,6 +1,7 @@
 """Sends SMS through Twilio's official client, with an explicit timeout and mapped errors."""
 
 import logging
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -43,8 +44,12 @@ class BaseUrlHttpClient(TwilioHttpClient):
         self.base_url = base_url.rstrip("/")
 
     def request(self, method, url, *args, **kwargs):
-        if url.startswith(TWILIO_API):
-            url = self.base_url + url[len(TWILIO_API) :]
+        # TWILIO_EDGE or TWILIO_REGION in the environment turn api.twilio.com into hosts such
+        # as api.dublin.ie1.twilio.com: rewrite every Twilio host, or the base URL is ignored.
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.scheme == "https" and (host == "twilio.com" or host.endswith(".twilio.com")):
+            url = self.base_url + url[len(f"{parts.scheme}://{parts.netloc}") :]
         return super().request(method, url, *args, **kwargs)
 
 
@@ -71,13 +76,17 @@ class SmsBackend(BaseSmsBackend):
             raise self._map_rest_error(exc) from None
         except requests.Timeout:
             # The outcome is unknown: the retry makes a new password (hash first), never resends.
-            raise TransientError("Twilio n'a pas répondu à temps ; nouvel essai automatique.") from None
+            raise TransientError(
+                "Twilio n'a pas répondu à temps ; nouvel essai automatique."
+            ) from None
         except requests.RequestException as exc:
             logger.warning("Twilio unreachable: %s", type(exc).__name__)
             raise TransientError("Twilio est injoignable ; nouvel essai automatique.") from None
         except TwilioException as exc:
             logger.error("Twilio client misconfigured: %s", exc)
-            raise PermanentError("Configuration Twilio incomplète (identifiants ou expéditeur).") from None
+            raise PermanentError(
+                "Configuration Twilio incomplète (identifiants ou expéditeur)."
+            ) from None
         logger.info("SMS accepted by Twilio: %s to %s", message.sid, self.masked(to))
         return SentSms(message_id=message.sid, status=message.status or "queued")
 
@@ -86,6 +95,7 @@ class SmsBackend(BaseSmsBackend):
         logger.warning("Twilio refused a message: HTTP %s, code %s", exc.status, exc.code)
         if exc.status == 429 or exc.status >= 500:
             return TransientError(
-                f"Twilio est momentanément indisponible (HTTP {exc.status}) ; nouvel essai automatique."
+                f"Twilio est momentanément indisponible (HTTP {exc.status}) ; "
+                "nouvel essai automatique."
             )
         return PermanentError(f"SMS refusé par Twilio : {explain(exc.code)} ({exc.code}).")
