@@ -10,14 +10,14 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def env_str(name: str, default: str = "") -> str:
-    """A plain value, or the content of the file named by NAME_FILE (Docker secrets)."""
+    """The value (empty counts as unset), or the content of the file named by NAME_FILE."""
     file_name = os.environ.get(f"{name}_FILE")
     if file_name:
         try:
             return Path(file_name).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE: cannot read {file_name!r} ({exc.strerror})")
-    return os.environ.get(name, default)
+    return os.environ.get(name) or default
 
 
 def env_bool(name: str, default: bool) -> bool:
