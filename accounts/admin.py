@@ -91,6 +91,9 @@ class MailboxAdmin(admin.ModelAdmin):
     inlines = [JobInline]
     actions = ["reset_password", "disable", "enable", "resend_confirmation"]
 
+    class Media:
+        js = ["accounts/suggest_local_part.js"]
+
     def get_queryset(self, request):
         return (
             super()

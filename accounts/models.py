@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from phonenumber_field.modelfields import PhoneNumberField
 
-from .validators import validate_local_part
+from .validators import validate_local_part, validate_mobile_phone
 
 
 class Security(models.TextChoices):
@@ -50,7 +50,11 @@ class Member(models.Model):
 
     full_name = models.CharField(_("nom complet"), max_length=200)
     personal_email = models.EmailField(_("email personnel"))
-    phone = PhoneNumberField(_("GSM"), help_text=_("Numéro de GSM, par exemple +32 470 12 34 56."))
+    phone = PhoneNumberField(
+        _("GSM"),
+        validators=[validate_mobile_phone],
+        help_text=_("Numéro de GSM, par exemple +32 470 12 34 56."),
+    )
     created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
     updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
 
