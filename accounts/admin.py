@@ -181,9 +181,11 @@ class MailboxAdmin(admin.ModelAdmin):
         if state is None:
             return "—"
         if state == JobState.DONE:
-            when = formats.date_format(
-                obj.last_job_sms_sent_at, "SHORT_DATETIME_FORMAT"
-            ) if obj.last_job_sms_sent_at else ""
+            when = (
+                formats.date_format(obj.last_job_sms_sent_at, "SHORT_DATETIME_FORMAT")
+                if obj.last_job_sms_sent_at
+                else ""
+            )
             return format_html('<span style="color:#1a7f37">SMS envoyé {}</span>', when)
         if state == JobState.FAILED:
             return format_html(
@@ -204,9 +206,7 @@ class MailboxAdmin(admin.ModelAdmin):
             except ValidationError as exc:
                 self.message_user(request, " ".join(exc.messages), messages.WARNING)
             except ProvisioningError as exc:
-                self.message_user(
-                    request, f"{mailbox.address} : {exc.message}", messages.ERROR
-                )
+                self.message_user(request, f"{mailbox.address} : {exc.message}", messages.ERROR)
             else:
                 text = outcome if isinstance(outcome, str) else None
                 self.message_user(request, text or done_message % {"address": mailbox.address})
@@ -216,9 +216,9 @@ class MailboxAdmin(admin.ModelAdmin):
         def reset(mailbox):
             outcome = services.mailbox_password_reset(mailbox=mailbox, requested_by=request.user)
             if outcome.merged:
-                return _(
-                    "%(address)s : un envoi est déjà en cours ; cette demande le rejoint."
-                ) % {"address": mailbox.address}
+                return _("%(address)s : un envoi est déjà en cours ; cette demande le rejoint.") % {
+                    "address": mailbox.address
+                }
             return None
 
         self._each(

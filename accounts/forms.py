@@ -14,9 +14,7 @@ from .validators import LOCAL_PART_MAX
 
 def suggest_local_part(full_name: str) -> str:
     """`Pierre-Émile Dupont` → `pierre-emile.dupont`: ASCII, lowercase, dots between words."""
-    ascii_name = (
-        unicodedata.normalize("NFKD", full_name).encode("ascii", "ignore").decode().lower()
-    )
+    ascii_name = unicodedata.normalize("NFKD", full_name).encode("ascii", "ignore").decode().lower()
     words = ["".join(c for c in word if c.isalnum() or c == "-") for word in ascii_name.split()]
     return ".".join(word.strip("-") for word in words if word.strip("-"))[:LOCAL_PART_MAX]
 

@@ -90,7 +90,9 @@ class Mailbox(models.Model):
         _("nom d'utilisateur"),
         max_length=64,
         validators=[validate_local_part],
-        help_text=_("La partie avant le @, en minuscules : pierre pour pierre@octopus-soignies.be."),
+        help_text=_(
+            "La partie avant le @, en minuscules : pierre pour pierre@octopus-soignies.be."
+        ),
     )
     domain = models.ForeignKey(
         Domain, on_delete=models.PROTECT, related_name="mailboxes", verbose_name=_("domaine")
@@ -109,9 +111,7 @@ class Mailbox(models.Model):
         verbose_name_plural = _("adresses mail")
         ordering = ["domain__name", "local_part"]
         constraints = [
-            models.UniqueConstraint(
-                Lower("local_part"), "domain", name="mailbox_unique_address"
-            ),
+            models.UniqueConstraint(Lower("local_part"), "domain", name="mailbox_unique_address"),
         ]
 
     def __str__(self) -> str:

@@ -16,7 +16,8 @@ def env_str(name: str, default: str = "") -> str:
         try:
             return Path(file_name).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE: cannot read {file_name!r} ({exc.strerror})")
+            message = f"{name}_FILE: cannot read {file_name!r} ({exc.strerror})"
+            raise ImproperlyConfigured(message) from None
     return os.environ.get(name) or default
 
 

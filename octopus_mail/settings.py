@@ -64,6 +64,7 @@ TEMPLATES = [
     },
 ]
 
+
 # Two databases: the app's own, and the mail server's table that Postfix and Dovecot read.
 def _database(variable: str, default_file: str) -> dict:
     url = env_str(variable)

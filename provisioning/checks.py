@@ -1,7 +1,8 @@
 """System checks: configuration mistakes reported at start-up, each with an id."""
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register as register_check
+from django.core.checks import Error, Warning
+from django.core.checks import register as register_check
 from django.utils.module_loading import import_string
 
 DEVELOPMENT_SMS = {"provisioning.sms.console.SmsBackend", "provisioning.sms.filebased.SmsBackend"}
@@ -13,7 +14,11 @@ def sms_backend(app_configs, **kwargs):
     try:
         import_string(settings.SMS_BACKEND)
     except ImportError:
-        return [Error(f"SMS_BACKEND {settings.SMS_BACKEND!r} cannot be imported.", id="provisioning.E002")]
+        return [
+            Error(
+                f"SMS_BACKEND {settings.SMS_BACKEND!r} cannot be imported.", id="provisioning.E002"
+            )
+        ]
     if not settings.DEBUG and settings.SMS_BACKEND in DEVELOPMENT_SMS:
         errors.append(
             Error(

@@ -110,9 +110,7 @@ def user_set_password(*, address: str, password_hash: str) -> None:
 
 
 def user_set_active(*, address: str, active: bool) -> None:
-    touched = _run(
-        [("UPDATE virtual_users SET active = %s WHERE email = %s", [active, address])]
-    )
+    touched = _run([("UPDATE virtual_users SET active = %s WHERE email = %s", [active, address])])
     if touched < 1:
         raise PermanentError(f"L'adresse {address} est absente de la table du serveur mail.")
 

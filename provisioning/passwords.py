@@ -14,7 +14,9 @@ ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 GROUPS = 4
 GROUP_LENGTH = 5  # 4 × 4 would give 79.3 bits over 31 symbols: one short of 80.
 ENTROPY_BITS = GROUPS * GROUP_LENGTH * math.log2(len(ALPHABET))
-_SHAPE = re.compile(rf"^[{ALPHABET}]{{{GROUP_LENGTH}}}(?:-[{ALPHABET}]{{{GROUP_LENGTH}}}){{{GROUPS - 1}}}$")
+_SHAPE = re.compile(
+    rf"^[{ALPHABET}]{{{GROUP_LENGTH}}}(?:-[{ALPHABET}]{{{GROUP_LENGTH}}}){{{GROUPS - 1}}}$"
+)
 
 
 def _sha512(password: str) -> str:
@@ -59,9 +61,7 @@ def check_scheme_setting() -> None:
 
 def generate() -> str:
     """A new password such as `k7dmx-3qp9w-teh4n-c2rfa` (99 bits), made with `secrets`."""
-    groups = (
-        "".join(secrets.choice(ALPHABET) for _ in range(GROUP_LENGTH)) for _ in range(GROUPS)
-    )
+    groups = ("".join(secrets.choice(ALPHABET) for _ in range(GROUP_LENGTH)) for _ in range(GROUPS))
     return "-".join(groups)
 
 

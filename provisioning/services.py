@@ -143,7 +143,11 @@ def mailbox_password_reset(*, mailbox: Mailbox, requested_by=None) -> ResetOutco
     if in_flight is not None:
         return ResetOutcome(in_flight, merged=True)
     # A mailbox that never got its first password gets the creation email, not a notice.
-    kind = ProvisioningJob.Kind.CREATE if mailbox.status == Status.PENDING else ProvisioningJob.Kind.RESET
+    kind = (
+        ProvisioningJob.Kind.CREATE
+        if mailbox.status == Status.PENDING
+        else ProvisioningJob.Kind.RESET
+    )
     try:
         with transaction.atomic():
             job = ProvisioningJob.objects.create(
@@ -152,9 +156,7 @@ def mailbox_password_reset(*, mailbox: Mailbox, requested_by=None) -> ResetOutco
             _enqueue(PASSWORD_STEP, job.pk)
     except IntegrityError:
         # Another request won the race: the partial unique index keeps one job in flight.
-        return ResetOutcome(
-            ProvisioningJob.objects.in_flight().get(mailbox=mailbox), merged=True
-        )
+        return ResetOutcome(ProvisioningJob.objects.in_flight().get(mailbox=mailbox), merged=True)
     logger.info("password reset of %s queued as job %s", mailbox.address, job.pk)
     return ResetOutcome(job, merged=False)
 
@@ -225,6 +227,11 @@ def job_deliver_password(*, job_id: int) -> None:
     if sent is None:
         logger.warning("job %s: claim lost before the SMS; the newer attempt sends it", job_id)
         return
+    # Active once a password reached the member: after a failed first SMS the mailbox stays
+    # pending, so the next attempt is a creation, with the settings email.
+    Mailbox.objects.filter(pk=job.mailbox.pk, status=Status.PENDING).update(
+        status=Status.ACTIVE, updated_at=timezone.now()
+    )
     now = timezone.now()
     if ProvisioningJob.objects.finish(
         job,
@@ -245,12 +252,11 @@ def _write_hash_then_text(job: ProvisioningJob) -> sms.SentSms | None:
     """Invariant 2: the SMS goes out only after its hash is committed in the mail table."""
     mailbox = job.mailbox
     password = passwords.generate()
-    mailserver.user_set_password(
-        address=mailbox.address, password_hash=passwords.hash_password(password)
-    )
-    Mailbox.objects.filter(pk=mailbox.pk, status=Status.PENDING).update(
-        status=Status.ACTIVE, updated_at=timezone.now()
-    )
+    password_hash = passwords.hash_password(password)
+    # A worker that lost its claim while hashing must not replace the newer attempt's hash.
+    if not ProvisioningJob.objects.holds_claim(job, PASSWORD_STEP):
+        return None
+    mailserver.user_set_password(address=mailbox.address, password_hash=password_hash)
     if not ProvisioningJob.objects.holds_claim(job, PASSWORD_STEP):
         return None
     body = sms.password_sms(kind=job.kind, address=mailbox.address, password=password)
@@ -305,7 +311,9 @@ def _retry_or_fail(job: ProvisioningJob, step: Step, exc: TransientError) -> boo
     )
     next_at = timezone.now() + timedelta(seconds=delay)
     ProvisioningJob.objects.release(job, step, error=exc.message, next_attempt_at=next_at)
-    logger.warning("job %s (%s): attempt %s failed, retry in %ss", job.pk, step.name, attempts, delay)
+    logger.warning(
+        "job %s (%s): attempt %s failed, retry in %ss", job.pk, step.name, attempts, delay
+    )
     return True
 
 

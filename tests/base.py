@@ -28,9 +28,12 @@ def the_domain() -> Domain:
     """The association's domain; TransactionTestCase flushes the data migration's row."""
     domain, _ = Domain.objects.get_or_create(
         name=DOMAIN,
-        defaults={"imap_host": DOMAIN, "smtp_host": DOMAIN,
-                  "webmail_url": "https://mail.octopus-soignies.be/",
-                  "cloud_url": "https://cloud.octopus-soignies.be"},
+        defaults={
+            "imap_host": DOMAIN,
+            "smtp_host": DOMAIN,
+            "webmail_url": "https://mail.octopus-soignies.be/",
+            "cloud_url": "https://cloud.octopus-soignies.be",
+        },
     )
     return domain
 
@@ -50,7 +53,10 @@ def make_verified_admin(username: str = "claire"):
 
 def make_staff_without_device(username: str = "marc"):
     return get_user_model().objects.create_user(
-        username, f"{username}@octopus-soignies.be", ADMIN_PASSWORD, is_staff=True,
+        username,
+        f"{username}@octopus-soignies.be",
+        ADMIN_PASSWORD,
+        is_staff=True,
         is_superuser=True,
     )
 

@@ -11,10 +11,10 @@ import sys
 os.environ.setdefault("DJANGO_DEBUG", "false")
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key")
 
+import dj_database_url  # noqa: E402
+
 from octopus_mail.settings import *  # noqa: E402,F403
 from octopus_mail.settings import DATABASES  # noqa: E402
-
-import dj_database_url  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/{name}"
@@ -35,8 +35,10 @@ if "DATABASE_URL" not in os.environ:
             "mailserver": dj_database_url.parse(PG_URL.format(name="octopus_mailserver")),
         }
     else:
-        print("\n*** PostgreSQL is not listening on 127.0.0.1:5432: tests run on SQLite ***\n",
-              file=sys.stderr)
+        print(
+            "\n*** PostgreSQL is not listening on 127.0.0.1:5432: tests run on SQLite ***\n",
+            file=sys.stderr,
+        )
         DATABASES = {
             "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
             "mailserver": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},

@@ -30,7 +30,9 @@ class Command(BaseCommand):
                 password = secrets.token_urlsafe(12)
                 user = User.objects.create_superuser(username, email, password)
             elif not (user.is_staff and user.is_active):
-                raise CommandError(f"L'utilisateur {username} existe mais n'est pas administrateur.")
+                raise CommandError(
+                    f"L'utilisateur {username} existe mais n'est pas administrateur."
+                )
             device, _ = StaticDevice.objects.get_or_create(
                 user=user, name="secours", defaults={"confirmed": True}
             )
