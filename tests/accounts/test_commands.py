@@ -6,8 +6,10 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
+from celery.signals import before_task_publish
 from django.core.management import CommandError, call_command
 from django.test import SimpleTestCase
 from django_otp.plugins.otp_static.models import StaticToken
@@ -168,3 +170,22 @@ class DevelopmentSetupTests(SimpleTestCase):
             content = (tmp / database).read_bytes()
             for password in (first, second):
                 self.assertNotIn(password.encode(), content)
+
+
+class SweepCommandTests(OctopusTestCase):
+    def test_it_rings_again_for_a_lost_job(self):
+        job = create_pierre()
+        long_ago = job.created_at - timedelta(hours=1)
+        ProvisioningJob.objects.filter(pk=job.pk).update(updated_at=long_ago)
+        published = []
+
+        def record(sender=None, body=None, **kwargs):
+            published.append((sender, body[0]))
+
+        before_task_publish.connect(record)
+        self.addCleanup(before_task_publish.disconnect, record)
+        out = io.StringIO()
+        with self.captureOnCommitCallbacks(execute=True):
+            call_command("sweepjobs", stdout=out)
+        self.assertIn("1 mot(s) de passe", out.getvalue())
+        self.assertEqual(published, [("provisioning.deliver_password", [job.pk])])
