@@ -180,7 +180,7 @@ class SweepCommandTests(OctopusTestCase):
         published = []
 
         def record(sender=None, body=None, **kwargs):
-            published.append((sender, body[0]))
+            published.append((sender, list(body[0])))
 
         before_task_publish.connect(record)
         self.addCleanup(before_task_publish.disconnect, record)
