@@ -71,7 +71,13 @@ def _database(variable: str, default_file: str) -> dict:
     if not url:
         VAR_DIR.mkdir(exist_ok=True)  # the embedded default: SQLite files under var/
         url = f"sqlite:///{VAR_DIR / default_file}"
-    return dj_database_url.parse(url, conn_max_age=60)
+    config = dj_database_url.parse(url, conn_max_age=60)
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        # Every network call has a timeout; a statement never outlives a job's claim.
+        config.setdefault("OPTIONS", {}).update(
+            connect_timeout=5, options="-c statement_timeout=30000"
+        )
+    return config
 
 
 DATABASES = {

@@ -63,7 +63,9 @@ class MobilePhoneTests(SimpleTestCase):
         self.assertIn(words, raised.exception.messages[0])
 
     def test_it_parses_the_belgian_national_format(self):
-        self.assertEqual(parse_mobile_phone("0470 12 34 56"), PhoneNumber.from_string("+32470123456"))
+        self.assertEqual(
+            parse_mobile_phone("0470 12 34 56"), PhoneNumber.from_string("+32470123456")
+        )
         self.assertEqual(parse_mobile_phone("0470 12 34 56").as_e164, "+32470123456")
 
     def test_it_accepts_international_and_foreign_mobiles(self):
