@@ -215,14 +215,8 @@ def job_deliver_password(*, job_id: int) -> None:
     if job.mailbox.status == Status.DISABLED:
         _fail(job, PASSWORD_STEP, "Adresse désactivée entre-temps : aucun mot de passe envoyé.")
         return
-    try:
-        sent = _write_hash_then_text(job)
-    except TransientError as exc:
-        if _retry_or_fail(job, PASSWORD_STEP, exc):
-            raise
-        return
-    except PermanentError as exc:
-        _fail(job, PASSWORD_STEP, exc.message)
+    ok, sent = _attempt(job, PASSWORD_STEP, lambda: _write_hash_then_text(job))
+    if not ok:
         return
     if sent is None:
         logger.warning("job %s: claim lost before the SMS; the newer attempt sends it", job_id)
@@ -268,16 +262,11 @@ def job_send_email(*, job_id: int) -> None:
     job = ProvisioningJob.objects.claim(job_id, EMAIL_STEP)
     if job is None:
         return
-    try:
-        emails.send_member_email(kind=job.kind, mailbox=job.mailbox)
-    except TransientError as exc:
-        if _retry_or_fail(job, EMAIL_STEP, exc):
-            raise
-        return
-    except PermanentError as exc:
-        _fail(job, EMAIL_STEP, exc.message)
-        return
-    ProvisioningJob.objects.finish(job, EMAIL_STEP, email_sent_at=timezone.now())
+    ok, _sent = _attempt(
+        job, EMAIL_STEP, lambda: emails.send_member_email(kind=job.kind, mailbox=job.mailbox)
+    )
+    if ok:
+        ProvisioningJob.objects.finish(job, EMAIL_STEP, email_sent_at=timezone.now())
 
 
 def jobs_sweep() -> dict[str, int]:
@@ -294,6 +283,21 @@ def jobs_sweep() -> dict[str, int]:
     if any(rung.values()):
         logger.warning("sweep re-enqueued lost jobs: %s", rung)
     return rung
+
+
+def _attempt(job: ProvisioningJob, step: Step, work):
+    """(True, result) when `work` succeeds; (False, None) once its failure is on the job.
+
+    A TransientError with attempts left is re-raised, for the task to retry it.
+    """
+    try:
+        return True, work()
+    except TransientError as exc:
+        if _retry_or_fail(job, step, exc):
+            raise
+    except PermanentError as exc:
+        _fail(job, step, exc.message)
+    return False, None
 
 
 def _retry_or_fail(job: ProvisioningJob, step: Step, exc: TransientError) -> bool:
