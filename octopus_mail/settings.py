@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dj_database_url
 import dj_email_url
+import pymysql
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -85,6 +86,8 @@ DATABASES = {
     "mailserver": _database("MAILSERVER_DATABASE_URL", "mailserver.sqlite3"),
 }
 DATABASE_ROUTERS = ["octopus_mail.routers.MailserverRouter"]
+# MariaDB/MySQL (mysql://...) through PyMySQL, pure Python: no client library to compile.
+pymysql.install_as_MySQLdb()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 MAILSERVER_SCHEMA = env_str("MAILSERVER_SCHEMA", "ispmail")

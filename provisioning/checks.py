@@ -1,12 +1,14 @@
 """System checks: configuration mistakes reported at start-up, each with an id."""
 
 from django.conf import settings
-from django.core.checks import Error, Warning
+from django.core.checks import Error, Tags, Warning
 from django.core.checks import register as register_check
 from django.utils.module_loading import import_string
 
+from . import mailschemas, mailserver
+from .exceptions import ProvisioningError
+
 DEVELOPMENT_SMS = {"provisioning.sms.console.SmsBackend", "provisioning.sms.filebased.SmsBackend"}
-SCHEMAS = {"ispmail"}
 
 
 def sms_backend(app_configs, **kwargs):
@@ -46,12 +48,49 @@ def sms_backend(app_configs, **kwargs):
 
 
 def mailserver_schema(app_configs, **kwargs):
-    if settings.MAILSERVER_SCHEMA not in SCHEMAS:
+    if settings.MAILSERVER_SCHEMA not in mailschemas.SCHEMAS:
         return [
             Error(
                 f"MAILSERVER_SCHEMA={settings.MAILSERVER_SCHEMA!r} is not supported.",
-                hint=f"Choose one of: {', '.join(sorted(SCHEMAS))}.",
+                hint=f"Choose one of: {', '.join(sorted(mailschemas.SCHEMAS))}.",
                 id="provisioning.E006",
+            )
+        ]
+    return []
+
+
+def mailserver_table(app_configs, databases=None, **kwargs):
+    """A table lacking a needed column is a configuration error now, not at the first job."""
+    if not databases or mailserver.ALIAS not in databases:
+        return []  # like Django's database checks: only with `check --database mailserver`
+    if settings.MAILSERVER_SCHEMA not in mailschemas.SCHEMAS:
+        return []
+    try:
+        missing = mailserver.missing_columns()
+    except ProvisioningError as exc:
+        return [Warning(exc.message, id="provisioning.W002")]
+    schema = mailschemas.current()
+    if schema.create_tables and all(item.endswith("(table)") for item in missing):
+        # Not created yet: `migrate --database mailserver` is about to create them.
+        return (
+            [
+                Warning(
+                    "The mail-server tables do not exist yet.",
+                    hint="Run `manage.py migrate --database mailserver`.",
+                    id="provisioning.W003",
+                )
+            ]
+            if missing
+            else []
+        )
+    if missing:
+        return [
+            Error(
+                f"The mail-server database lacks what MAILSERVER_SCHEMA="
+                f"{settings.MAILSERVER_SCHEMA} needs: {', '.join(missing)}.",
+                hint="Run `manage.py migrate --database mailserver` (ispmail), or check "
+                "MAILSERVER_SCHEMA and MAILSERVER_DATABASE_URL.",
+                id="provisioning.E007",
             )
         ]
     return []
@@ -72,3 +111,4 @@ def broker(app_configs, **kwargs):
 def register() -> None:
     for check in (sms_backend, mailserver_schema, broker):
         register_check(check)
+    register_check(mailserver_table, Tags.database)

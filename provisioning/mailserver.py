@@ -1,80 +1,30 @@
 """The mail server's SQL table that Postfix and Dovecot read, through the `mailserver` alias.
 
-Only fixed SQL lives here: table and column names are constants, every value a parameter.
+Only fixed SQL lives here and in `mailschemas`: table and column names are constants, every
+value a parameter. The layout (ISPmail or PostfixAdmin) comes from MAILSERVER_SCHEMA.
 """
 
 import logging
 from contextlib import contextmanager
 
-from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 
+from . import mailschemas
 from .exceptions import PermanentError, TransientError
 
 logger = logging.getLogger(__name__)
 ALIAS = "mailserver"
 
-_ISPMAIL_TABLES = (
-    """CREATE TABLE IF NOT EXISTS virtual_domains (
-        id {serial},
-        name VARCHAR(253) NOT NULL UNIQUE
-    ){engine}""",
-    """CREATE TABLE IF NOT EXISTS virtual_users (
-        id {serial},
-        domain_id INTEGER NOT NULL REFERENCES virtual_domains(id) ON DELETE CASCADE,
-        email VARCHAR(320) NOT NULL UNIQUE,
-        password VARCHAR(255) NOT NULL,
-        quota BIGINT NOT NULL DEFAULT 0,
-        active BOOLEAN NOT NULL DEFAULT TRUE
-    ){engine}""",
-    """CREATE TABLE IF NOT EXISTS virtual_aliases (
-        id {serial},
-        domain_id INTEGER NOT NULL REFERENCES virtual_domains(id) ON DELETE CASCADE,
-        source VARCHAR(320) NOT NULL,
-        destination VARCHAR(320) NOT NULL
-    ){engine}""",
-)
-_DIALECT = {
-    "postgresql": {"serial": "SERIAL PRIMARY KEY", "engine": ""},
-    "sqlite": {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "engine": ""},
-    "mysql": {"serial": "INTEGER AUTO_INCREMENT PRIMARY KEY", "engine": " ENGINE=InnoDB"},
-}
-_UPSERT_DOMAIN = {
-    "postgresql": "INSERT INTO virtual_domains (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
-    "sqlite": "INSERT INTO virtual_domains (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
-    "mysql": "INSERT IGNORE INTO virtual_domains (name) VALUES (%s)",
-}
-_UPSERT_USER = {
-    "postgresql": (
-        "INSERT INTO virtual_users (domain_id, email, password, active) "
-        "SELECT id, %s, %s, TRUE FROM virtual_domains WHERE name = %s "
-        "ON CONFLICT (email) DO UPDATE SET password = EXCLUDED.password, active = TRUE"
-    ),
-    "mysql": (
-        "INSERT INTO virtual_users (domain_id, email, password, active) "
-        "SELECT id, %s, %s, TRUE FROM virtual_domains WHERE name = %s "
-        "ON DUPLICATE KEY UPDATE password = VALUES(password), active = TRUE"
-    ),
-}
-_UPSERT_USER["sqlite"] = _UPSERT_USER["postgresql"]
-
 
 def create_tables(connection) -> None:
-    """Create the ISPmail tables where they do not exist; never drop or alter one."""
-    if settings.MAILSERVER_SCHEMA != "ispmail":
-        return
-    dialect = _DIALECT[connection.vendor]
+    """Create the schema's tables where they do not exist; never drop or alter one.
+
+    PostfixAdmin creates its own tables: nothing is created for that schema.
+    """
+    dialect = mailschemas.DDL_DIALECT[connection.vendor]
     with connection.cursor() as cursor:
-        for statement in _ISPMAIL_TABLES:
+        for statement in mailschemas.current().create_tables:
             cursor.execute(statement.format(**dialect))
-
-
-def _run(statements: list[tuple[str, list]]) -> int:
-    """Run statements in one transaction of the mail DB; rows touched by the last one."""
-    with _gateway_errors(), transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
-        for sql, params in statements:
-            cursor.execute(sql, params)
-        return cursor.rowcount
 
 
 @contextmanager
@@ -95,33 +45,71 @@ def _gateway_errors():
         ) from exc
 
 
-def user_set_password(*, address: str, password_hash: str) -> None:
+def _run(statements, params: dict) -> int:
+    """Run statements in one transaction of the mail DB; rows touched by the last one."""
+    with _gateway_errors(), transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _query(sql: str, params: dict) -> list[tuple]:
+    with _gateway_errors(), connections[ALIAS].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def user_set_password(*, address: str, password_hash: str, name: str = "") -> None:
     """Insert or update the user's `{SCHEME}hash`, enabled; committed when this returns."""
-    vendor = connections[ALIAS].vendor
-    domain = address.rpartition("@")[2]
-    touched = _run(
-        [
-            (_UPSERT_DOMAIN[vendor], [domain]),
-            (_UPSERT_USER[vendor], [address, password_hash, domain]),
-        ]
-    )
+    schema = mailschemas.current()
+    local_part, _at, domain = address.rpartition("@")
+    params = {
+        "address": address,
+        "password_hash": password_hash,
+        "name": name,
+        "local_part": local_part,
+        "domain": domain,
+        "maildir": f"{domain}/{local_part}/",
+    }
+    touched = _run(schema.upsert_user[connections[ALIAS].vendor], params)
     if touched < 1:
         raise PermanentError(f"Le domaine {domain} est absent de la table du serveur mail.")
 
 
 def user_set_active(*, address: str, active: bool) -> None:
-    touched = _run([("UPDATE virtual_users SET active = %s WHERE email = %s", [active, address])])
+    touched = _run(mailschemas.current().set_active, {"address": address, "active": active})
     if touched < 1:
         raise PermanentError(f"L'adresse {address} est absente de la table du serveur mail.")
 
 
 def user_row(address: str) -> dict | None:
     """The user's row (password hash, active), for checks and tests; None if absent."""
-    with _gateway_errors(), connections[ALIAS].cursor() as cursor:
-        cursor.execute(
-            "SELECT email, password, active FROM virtual_users WHERE email = %s", [address]
-        )
-        row = cursor.fetchone()
-    if row is None:
+    rows = _query(mailschemas.current().select_user, {"address": address})
+    if not rows:
         return None
-    return {"email": row[0], "password": row[1], "active": bool(row[2])}
+    email, password, active = rows[0]
+    return {"email": email, "password": password, "active": bool(active)}
+
+
+def domain_users(domain: str) -> dict[str, bool]:
+    """Every address the table holds for a domain, with whether it may log in."""
+    rows = _query(mailschemas.current().select_domain_users, {"domain": domain})
+    return {address: bool(active) for address, active in rows}
+
+
+def missing_columns() -> list[str]:
+    """`table.column` names the configured schema needs and the mail database lacks."""
+    connection = connections[ALIAS]
+    missing = []
+    with _gateway_errors(), connection.cursor() as cursor:
+        tables = set(connection.introspection.table_names(cursor))
+        for table, needed in mailschemas.current().columns.items():
+            if table not in tables:
+                missing.append(f"{table} (table)")
+                continue
+            present = {
+                column.name
+                for column in connection.introspection.get_table_description(cursor, table)
+            }
+            missing += [f"{table}.{column}" for column in needed if column not in present]
+    return missing

@@ -250,7 +250,9 @@ def _write_hash_then_text(job: ProvisioningJob) -> sms.SentSms | None:
     # A worker that lost its claim while hashing must not replace the newer attempt's hash.
     if not ProvisioningJob.objects.holds_claim(job, PASSWORD_STEP):
         return None
-    mailserver.user_set_password(address=mailbox.address, password_hash=password_hash)
+    mailserver.user_set_password(
+        address=mailbox.address, password_hash=password_hash, name=mailbox.member.full_name
+    )
     if not ProvisioningJob.objects.holds_claim(job, PASSWORD_STEP):
         return None
     body = sms.password_sms(kind=job.kind, address=mailbox.address, password=password)

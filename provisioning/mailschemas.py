@@ -1,0 +1,195 @@
+"""The table layouts the app can write: ISPmail's and PostfixAdmin's, in each SQL dialect.
+
+Every statement is a constant; values travel as named parameters: address, password_hash,
+name, local_part, domain, maildir, active. `{user}` in the mail-server queries is filled with
+Dovecot's own placeholder (`%u`, or `%{user}` for Dovecot 2.4).
+"""
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+NOW = "CURRENT_TIMESTAMP"
+
+
+@dataclass(frozen=True)
+class MailSchema:
+    name: str
+    users_table: str
+    address_column: str
+    # table → columns our writes and the mail server's queries need (checked at start-up)
+    columns: dict[str, tuple[str, ...]]
+    create_tables: tuple[str, ...]  # empty: the app never creates this schema's tables
+    upsert_user: dict[str, tuple[str, ...]]  # vendor → statements; the last one's rows count
+    set_active: tuple[str, ...]
+    select_user: str  # (address, password, active) of one address
+    select_domain_users: str  # (address, active) of every user of one domain
+    dovecot_password_query: str
+    dovecot_user_query: str
+    postfix_maps: dict[str, str] = field(default_factory=dict)
+
+
+_ISPMAIL_DDL = (
+    """CREATE TABLE IF NOT EXISTS virtual_domains (
+        id {serial},
+        name VARCHAR(253) NOT NULL UNIQUE
+    ){engine}""",
+    """CREATE TABLE IF NOT EXISTS virtual_users (
+        id {serial},
+        domain_id INTEGER NOT NULL REFERENCES virtual_domains(id) ON DELETE CASCADE,
+        email VARCHAR(320) NOT NULL UNIQUE,
+        password VARCHAR(255) NOT NULL,
+        quota BIGINT NOT NULL DEFAULT 0,
+        active BOOLEAN NOT NULL DEFAULT TRUE
+    ){engine}""",
+    """CREATE TABLE IF NOT EXISTS virtual_aliases (
+        id {serial},
+        domain_id INTEGER NOT NULL REFERENCES virtual_domains(id) ON DELETE CASCADE,
+        source VARCHAR(320) NOT NULL,
+        destination VARCHAR(320) NOT NULL
+    ){engine}""",
+)
+DDL_DIALECT = {
+    "postgresql": {"serial": "SERIAL PRIMARY KEY", "engine": ""},
+    "sqlite": {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "engine": ""},
+    "mysql": {"serial": "INTEGER AUTO_INCREMENT PRIMARY KEY", "engine": " ENGINE=InnoDB"},
+}
+
+_ISPMAIL_USER = (
+    "INSERT INTO virtual_users (domain_id, email, password, active) "
+    "SELECT id, %(address)s, %(password_hash)s, TRUE FROM virtual_domains "
+    "WHERE name = %(domain)s "
+)
+_ISPMAIL_DOMAIN = (
+    "INSERT INTO virtual_domains (name) VALUES (%(domain)s) ON CONFLICT (name) DO NOTHING"
+)
+_ISPMAIL_UPSERT = (
+    _ISPMAIL_DOMAIN,
+    _ISPMAIL_USER + "ON CONFLICT (email) DO UPDATE SET password = EXCLUDED.password, active = TRUE",
+)
+
+ISPMAIL = MailSchema(
+    name="ispmail",
+    users_table="virtual_users",
+    address_column="email",
+    columns={
+        "virtual_domains": ("id", "name"),
+        "virtual_users": ("id", "domain_id", "email", "password", "active"),
+        "virtual_aliases": ("source", "destination"),
+    },
+    create_tables=_ISPMAIL_DDL,
+    upsert_user={
+        "postgresql": _ISPMAIL_UPSERT,
+        "sqlite": _ISPMAIL_UPSERT,
+        "mysql": (
+            "INSERT IGNORE INTO virtual_domains (name) VALUES (%(domain)s)",
+            _ISPMAIL_USER + "ON DUPLICATE KEY UPDATE password = VALUES(password), active = TRUE",
+        ),
+    },
+    set_active=("UPDATE virtual_users SET active = %(active)s WHERE email = %(address)s",),
+    select_user="SELECT email, password, active FROM virtual_users WHERE email = %(address)s",
+    select_domain_users=(
+        "SELECT u.email, u.active FROM virtual_users u "
+        "JOIN virtual_domains d ON d.id = u.domain_id WHERE d.name = %(domain)s"
+    ),
+    dovecot_password_query=(
+        "SELECT email AS user, password FROM virtual_users WHERE email = '{user}' AND active = TRUE"
+    ),
+    dovecot_user_query=(
+        "SELECT email AS user FROM virtual_users WHERE email = '{user}' AND active = TRUE"
+    ),
+    postfix_maps={
+        "virtual_mailbox_domains": "SELECT 1 FROM virtual_domains WHERE name = '%s'",
+        "virtual_mailbox_maps": (
+            "SELECT 1 FROM virtual_users WHERE email = '%s' AND active = TRUE"
+        ),
+        "virtual_alias_maps": "SELECT destination FROM virtual_aliases WHERE source = '%s'",
+    },
+)
+
+# PostfixAdmin owns its tables and its domains: we write the mailbox row and the alias of
+# the address to itself (as PostfixAdmin's own "add mailbox" does), nothing else.
+_PFA_ALIAS = (
+    "INSERT {ignore}INTO alias (address, goto, domain, created, modified, active) "
+    f"SELECT %(address)s, %(address)s, domain, {NOW}, {NOW}, TRUE FROM domain "
+    "WHERE domain = %(domain)s {on_conflict}"
+)
+_PFA_MAILBOX = (
+    "INSERT INTO mailbox (username, password, name, maildir, quota, local_part, domain, "
+    "created, modified, active) "
+    "SELECT %(address)s, %(password_hash)s, %(name)s, %(maildir)s, 0, %(local_part)s, domain, "
+    f"{NOW}, {NOW}, TRUE FROM domain WHERE domain = %(domain)s "
+)
+_PFA_UPSERT = (
+    _PFA_ALIAS.format(ignore="", on_conflict="ON CONFLICT (address) DO NOTHING"),
+    _PFA_MAILBOX
+    + "ON CONFLICT (username) DO UPDATE SET password = EXCLUDED.password, "
+    + f"modified = {NOW}, active = TRUE",
+)
+
+POSTFIXADMIN = MailSchema(
+    name="postfixadmin",
+    users_table="mailbox",
+    address_column="username",
+    columns={
+        "domain": ("domain", "active"),
+        "mailbox": (
+            "username",
+            "password",
+            "name",
+            "maildir",
+            "quota",
+            "local_part",
+            "domain",
+            "created",
+            "modified",
+            "active",
+        ),
+        "alias": ("address", "goto", "domain", "created", "modified", "active"),
+    },  # fmt: skip
+    create_tables=(),
+    upsert_user={
+        "postgresql": _PFA_UPSERT,
+        "sqlite": _PFA_UPSERT,
+        "mysql": (
+            _PFA_ALIAS.format(ignore="IGNORE ", on_conflict=""),
+            _PFA_MAILBOX
+            + "ON DUPLICATE KEY UPDATE password = VALUES(password), "
+            + f"modified = {NOW}, active = TRUE",
+        ),
+    },
+    set_active=(
+        f"UPDATE alias SET active = %(active)s, modified = {NOW} "
+        "WHERE address = %(address)s AND goto = %(address)s",
+        f"UPDATE mailbox SET active = %(active)s, modified = {NOW} WHERE username = %(address)s",
+    ),
+    select_user="SELECT username, password, active FROM mailbox WHERE username = %(address)s",
+    select_domain_users="SELECT username, active FROM mailbox WHERE domain = %(domain)s",
+    dovecot_password_query=(
+        "SELECT username AS user, password FROM mailbox WHERE username = '{user}' AND active = TRUE"
+    ),
+    dovecot_user_query=(
+        "SELECT username AS user FROM mailbox WHERE username = '{user}' AND active = TRUE"
+    ),
+    postfix_maps={
+        "virtual_mailbox_domains": (
+            "SELECT domain FROM domain WHERE domain = '%s' AND active = TRUE"
+        ),
+        "virtual_mailbox_maps": (
+            "SELECT maildir FROM mailbox WHERE username = '%s' AND active = TRUE"
+        ),
+        "virtual_alias_maps": "SELECT goto FROM alias WHERE address = '%s' AND active = TRUE",
+    },
+)
+
+SCHEMAS = {schema.name: schema for schema in (ISPMAIL, POSTFIXADMIN)}
+
+
+def current() -> MailSchema:
+    try:
+        return SCHEMAS[settings.MAILSERVER_SCHEMA]
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"MAILSERVER_SCHEMA={settings.MAILSERVER_SCHEMA!r}: choose one of {', '.join(SCHEMAS)}"
+        ) from None
