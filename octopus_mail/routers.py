@@ -1,13 +1,11 @@
-"""Keeps the app's tables out of the mail-server database, and the mail tables out of the app's."""
-
-MAILSERVER = "mailserver"
+"""Keeps the app's tables in `default`, and the mail tables in the mail-server database."""
 
 
 class MailserverRouter:
-    """Models live in `default`; only operations hinted `target_db="mailserver"` go there."""
+    """App models migrate only in `default`; operations hinted `target_db` only there."""
 
     def allow_migrate(self, db, app_label, model_name=None, **hints):
         target = hints.get("target_db")
         if target is not None:
             return db == target
-        return db != MAILSERVER
+        return db == "default"

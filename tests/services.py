@@ -28,3 +28,7 @@ def require(name: str, host: str, port: int) -> None:
 
 def require_redis() -> None:
     require("Redis", "127.0.0.1", 6379)
+
+
+def require_mariadb() -> None:
+    require("MariaDB", "127.0.0.1", 3306)

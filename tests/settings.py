@@ -44,6 +44,10 @@ if "DATABASE_URL" not in os.environ:
             "mailserver": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
         }
 
+# MariaDB as a second mail-server database, for the tests that run against both engines.
+MARIADB_URL = os.environ.get("TEST_MARIADB_URL", "mysql://root@127.0.0.1:3306/octopus_mailserver")
+DATABASES["mailserver_mariadb"] = dj_database_url.parse(MARIADB_URL)
+
 DEBUG = False
 SMS_BACKEND = "provisioning.sms.locmem.SmsBackend"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -1,0 +1,1 @@
+"""Local doubles of outside services, served on loopback addresses for the tests."""
