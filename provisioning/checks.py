@@ -29,6 +29,13 @@ def sms_backend(app_configs, **kwargs):
                 id="provisioning.E003",
             )
         )
+    if settings.SMS_TIMEOUT <= 0:
+        errors.append(
+            Error(
+                f"SMS_TIMEOUT must be a positive number of seconds, not {settings.SMS_TIMEOUT}.",
+                id="provisioning.E008",
+            )
+        )
     if settings.SMS_BACKEND == "provisioning.sms.twilio.SmsBackend":
         if not (settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN):
             errors.append(

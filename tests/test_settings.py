@@ -94,6 +94,10 @@ class SystemCheckTests(SimpleTestCase):
     def test_it_refuses_an_sms_backend_that_does_not_import(self):
         self.assertIn("provisioning.E002", self.ids())
 
+    @override_settings(SMS_TIMEOUT=0)
+    def test_it_refuses_an_sms_call_without_a_timeout(self):
+        self.assertIn("provisioning.E008", self.ids())
+
     @override_settings(MAILSERVER_SCHEMA="vpopmail")
     def test_it_refuses_an_unknown_mail_table_schema(self):
         self.assertIn("provisioning.E006", self.ids())

@@ -5,7 +5,11 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import (
+    TwilioException,
+    TwilioRestException,
+    TwilioServiceException,
+)
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -19,6 +23,9 @@ TWILIO_API = "https://api.twilio.com"
 ERROR_MESSAGES = {
     20003: "identifiants Twilio refusés (vérifiez TWILIO_ACCOUNT_SID et TWILIO_AUTH_TOKEN)",
     21211: "numéro invalide",
+    21602: "le texte du SMS est vide",
+    21603: "aucun expéditeur configuré (TWILIO_FROM ou TWILIO_MESSAGING_SERVICE_SID)",
+    21604: "aucun destinataire : le numéro du membre est vide",
     21408: "envoi de SMS vers ce pays non autorisé dans le compte Twilio",
     21606: "l'expéditeur TWILIO_FROM ne peut pas envoyer de SMS",
     21610: "le destinataire a refusé les SMS de cet expéditeur (STOP)",
@@ -72,7 +79,7 @@ class SmsBackend(BaseSmsBackend):
     def send(self, *, to: str, body: str) -> SentSms:
         try:
             message = self.client.messages.create(to=to, body=body, **self._sender())
-        except TwilioRestException as exc:
+        except (TwilioRestException, TwilioServiceException) as exc:
             raise self._map_rest_error(exc) from None
         except requests.Timeout:
             # The outcome is unknown: the retry makes a new password (hash first), never resends.
