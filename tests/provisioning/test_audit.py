@@ -1,0 +1,61 @@
+"""mailserver_audit: differences between the app and the table, repaired only where owned."""
+
+import io
+
+from django.core.management import CommandError, call_command
+from django.db import connections
+
+from provisioning import mailserver
+
+from ..base import OctopusTestCase, create_pierre, deliver
+
+OTHER = "inconnu@octopus-soignies.be"
+
+
+class MailserverAuditTests(OctopusTestCase):
+    def audit(self, *args) -> tuple[str, str | None]:
+        """What the command printed, and its error (None when it found no difference)."""
+        out = io.StringIO()
+        try:
+            call_command("mailserver_audit", *args, stdout=out)
+        except CommandError as exc:
+            return out.getvalue(), str(exc)
+        return out.getvalue(), None
+
+    def test_it_says_when_everything_matches(self):
+        deliver(create_pierre())
+        self.assertEqual(
+            self.audit(), ("La table du serveur mail correspond à l'application.\n", None)
+        )
+
+    def test_it_repairs_the_active_flag_it_owns(self):
+        mailbox = deliver(create_pierre()).mailbox
+        mailserver.user_set_active(address=mailbox.address, active=False)
+        output, error = self.audit()
+        self.assertIn("active ici mais désactivée dans la table. [à réparer (--fix)]", output)
+        self.assertEqual(error, "1 différence(s) restante(s).")
+        output, error = self.audit("--fix")
+        self.assertIn("[réparé]", output)
+        self.assertIsNone(error)
+        self.assertTrue(mailserver.user_row(mailbox.address)["active"])
+
+    def test_it_never_touches_a_row_it_does_not_own(self):
+        deliver(create_pierre())
+        mailserver.user_set_password(address=OTHER, password_hash="{SHA512-CRYPT}$6$a$b")
+        output, error = self.audit("--fix")
+        self.assertIn(f"{OTHER} : dans la table mais inconnue", output)
+        self.assertIsNotNone(error)
+        row = mailserver.user_row(OTHER)
+        self.assertEqual((row["password"], row["active"]), ("{SHA512-CRYPT}$6$a$b", True))
+
+    def test_it_reports_a_missing_row_with_the_command_that_fixes_it(self):
+        mailbox = deliver(create_pierre()).mailbox
+        with connections[mailserver.ALIAS].cursor() as cursor:
+            cursor.execute("DELETE FROM virtual_users")
+        output, error = self.audit("--fix")
+        self.assertIn(f"(resetpassword {mailbox.address})", output)
+        self.assertEqual(error, "1 différence(s) restante(s).")
+
+    def test_it_accepts_a_pending_mailbox_without_a_row(self):
+        create_pierre()
+        self.assertIsNone(self.audit()[1])
