@@ -138,6 +138,10 @@ class MailboxAdmin(admin.ModelAdmin):
         )
         obj.pk, obj.member = job.mailbox.pk, job.mailbox.member
         obj.status = job.mailbox.status
+        if job.adopted_row:
+            messages.warning(
+                request, services.ADOPTED_ROW_WARNING.format(address=job.mailbox.address)
+            )
         messages.info(
             request,
             _("Le mot de passe de %(address)s est en cours d'envoi par SMS au %(phone)s.")

@@ -209,6 +209,8 @@ class ProvisioningJob(models.Model):
     finished_at = models.DateTimeField(_("terminé le"), null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
+    # Set by services.mailbox_create, not stored: the mail table already held the address.
+    adopted_row = False
 
     class Meta:
         verbose_name = _("envoi de mot de passe")

@@ -19,7 +19,7 @@ from accounts.validators import (
 )
 
 from . import emails, mailserver, passwords, sms
-from .exceptions import PermanentError, TransientError
+from .exceptions import PermanentError, ProvisioningError, TransientError
 from .models import EMAIL_STEP, PASSWORD_STEP, EmailStatus, ProvisioningJob, Step
 
 logger = logging.getLogger(__name__)
@@ -128,8 +128,26 @@ def mailbox_create(
         raise ValidationError(
             {"local_part": [f"L'adresse {data['local_part']}@{domain.name} existe déjà."]}
         ) from None
+    job.adopted_row = _row_already_there(mailbox.address)
     logger.info("mailbox %s created, job %s queued", mailbox.address, job.pk)
     return job
+
+
+ADOPTED_ROW_WARNING = (
+    "La table du serveur mail contenait déjà {address} (créée à la main ?) : la ligne est "
+    "reprise, et son mot de passe sera remplacé par celui envoyé par SMS."
+)
+
+
+def _row_already_there(address: str) -> bool:
+    """A row made by hand before the app: adopted, its password replaced only by the job."""
+    try:
+        found = mailserver.user_row(address) is not None
+    except ProvisioningError:
+        return False  # the mail database is away: the job will retry, nothing to warn about
+    if found:
+        logger.warning("mailbox %s: adopting the row already in the mail table", address)
+    return found
 
 
 def mailbox_password_reset(*, mailbox: Mailbox, requested_by=None) -> ResetOutcome:

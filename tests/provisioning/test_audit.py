@@ -5,9 +5,9 @@ import io
 from django.core.management import CommandError, call_command
 from django.db import connections
 
-from provisioning import mailserver
+from provisioning import mailserver, passwords
 
-from ..base import OctopusTestCase, create_pierre, deliver
+from ..base import OctopusTestCase, create_pierre, deliver, sms_passwords
 
 OTHER = "inconnu@octopus-soignies.be"
 
@@ -59,3 +59,28 @@ class MailserverAuditTests(OctopusTestCase):
     def test_it_accepts_a_pending_mailbox_without_a_row(self):
         create_pierre()
         self.assertIsNone(self.audit()[1])
+
+
+class AdoptedRowTests(OctopusTestCase):
+    def test_it_adopts_a_row_made_by_hand_and_replaces_its_password_only_in_the_job(self):
+        address = "pierre@octopus-soignies.be"
+        mailserver.user_set_password(address=address, password_hash="{SHA512-CRYPT}$6$old$x")
+        job = create_pierre()
+        self.assertTrue(job.adopted_row)
+        self.assertEqual(mailserver.user_row(address)["password"], "{SHA512-CRYPT}$6$old$x")
+        deliver(job)
+        [password] = sms_passwords()
+        self.assertTrue(passwords.verify(password, mailserver.user_row(address)["password"]))
+
+    def test_it_shows_the_administrator_the_adoption(self):
+        mailserver.user_set_password(
+            address="pierre@octopus-soignies.be", password_hash="{SHA512-CRYPT}$6$old$x"
+        )
+        err = io.StringIO()
+        with self.captureOnCommitCallbacks(execute=True):
+            call_command(
+                "createmailbox", "pierre@octopus-soignies.be", "--name", "Pierre Dupont",
+                "--phone", "+32470123456", "--personal-email", "pierre@example.org",
+                "--no-wait", stdout=io.StringIO(), stderr=err,
+            )  # fmt: skip
+        self.assertIn("contenait déjà pierre@octopus-soignies.be", err.getvalue())

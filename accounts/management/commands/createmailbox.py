@@ -28,4 +28,6 @@ class Command(MailboxCommand):
             personal_email=personal_email,
             phone=phone,
         )
+        if job.adopted_row:
+            self.stderr.write(services.ADOPTED_ROW_WARNING.format(address=job.mailbox.address))
         self.report(job, **options)
