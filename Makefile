@@ -6,12 +6,18 @@ HOST ?= 127.0.0.1:8000
 
 .PHONY: install run test lint migrate clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed locale/en/LC_MESSAGES/django.mo
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+# The English catalogue, compiled with GNU gettext's msgfmt and never committed. The touch:
+# compilemessages leaves alone a .mo newer than its .po, even when .installed is newer still.
+locale/en/LC_MESSAGES/django.mo: locale/en/LC_MESSAGES/django.po $(VENV)/.installed
+	$(PY) manage.py compilemessages --ignore=$(VENV)
 	touch $@
 
 migrate: install
