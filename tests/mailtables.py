@@ -31,12 +31,18 @@ def mail_database(engine: str, schema: str):
     connections[mailserver.ALIAS] = connection
     try:
         with override_settings(MAILSERVER_SCHEMA=schema):
-            drop_ispmail_tables(connection)
-            postfixadmin.drop_tables(connection)
+            reset_tables(connection)
             if schema == "postfixadmin":
                 postfixadmin.create_tables(connection)
-            else:
-                mailserver.create_tables(connection)
             yield connection
     finally:
         connections[mailserver.ALIAS] = original
+        reset_tables(connection)  # as migrate left them, for the tests that follow
+
+
+def reset_tables(connection) -> None:
+    """Empty ISPmail tables (what `migrate --database mailserver` makes), no PostfixAdmin's."""
+    drop_ispmail_tables(connection)
+    postfixadmin.drop_tables(connection)
+    with override_settings(MAILSERVER_SCHEMA="ispmail"):
+        mailserver.create_tables(connection)

@@ -54,6 +54,10 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Messages go to an in-memory broker that nobody consumes; tests run tasks by hand, or start
 # a real worker on Redis (tests/test_worker.py). Never eager: it changes retry semantics.
 CELERY_BROKER_URL = "memory://"
+# Celery reads these from the environment before its settings: an exported CELERY_BROKER_URL
+# would send every test's messages to that broker.
+for _name in ("CELERY_BROKER_URL", "CELERY_BROKER_READ_URL", "CELERY_BROKER_WRITE_URL"):
+    os.environ.pop(_name, None)
 CELERY_TASK_ALWAYS_EAGER = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
