@@ -27,17 +27,32 @@ def create_tables(connection) -> None:
             cursor.execute(statement.format(**dialect))
 
 
+# Errors that pass: PostgreSQL SQLSTATE classes (connection, read-only transaction,
+# serialization, resources, shutdown) and MySQL error numbers (read-only, lock wait, deadlock).
+_TRANSIENT_SQLSTATES = ("08", "25006", "40", "53", "57P")
+_TRANSIENT_MYSQL_ERRORS = {1205, 1213, 1290, 1792}
+
+
+def _is_transient(exc: DatabaseError) -> bool:
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
+    mysql_errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    return sqlstate.startswith(_TRANSIENT_SQLSTATES) or mysql_errno in _TRANSIENT_MYSQL_ERRORS
+
+
 @contextmanager
 def _gateway_errors():
     """Database errors as TransientError or PermanentError, for the worker and the admin."""
     try:
         yield
-    except (OperationalError, InterfaceError) as exc:
-        logger.warning("mail-server database unavailable: %s", type(exc).__name__)
-        raise TransientError(
-            "La base de données du serveur mail ne répond pas ; nouvel essai automatique."
-        ) from exc
     except DatabaseError as exc:
+        if _is_transient(exc):
+            logger.warning("mail-server database unavailable: %s", type(exc).__name__)
+            raise TransientError(
+                "La base de données du serveur mail ne répond pas ou refuse les écritures pour "
+                "l'instant ; nouvel essai automatique."
+            ) from exc
         logger.error("mail-server database refused a statement: %s", exc)
         raise PermanentError(
             "La table du serveur mail refuse l'écriture (configuration à vérifier) : "

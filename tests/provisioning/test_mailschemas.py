@@ -5,8 +5,9 @@ from django.core.checks import run_checks
 from django.test import TransactionTestCase
 
 from provisioning import mailserver, passwords
-from provisioning.exceptions import PermanentError
+from provisioning.exceptions import PermanentError, TransientError
 
+from ..base import create_pierre, deliver, sms_passwords, the_domain
 from ..fakes import postfixadmin
 from ..mailtables import mail_database
 
@@ -21,6 +22,7 @@ class MailTableContract:
     def setUp(self):
         super().setUp()
         self.connection = self.enterContext(mail_database(self.engine, self.schema))
+        the_domain()
 
     def fetch(self, sql, params=()):
         with self.connection.cursor() as cursor:
@@ -47,6 +49,44 @@ class MailTableContract:
     def test_it_refuses_to_enable_an_address_it_does_not_hold(self):
         with self.assertRaisesMessage(PermanentError, "absente de la table"):
             mailserver.user_set_active(address=ADDRESS, active=True)
+
+    def read_only(self, on: bool) -> None:
+        mode = "READ ONLY" if on else "READ WRITE"
+        statement = {
+            "postgresql": f"SET SESSION CHARACTERISTICS AS TRANSACTION {mode}",
+            "mysql": f"SET SESSION TRANSACTION {mode}",
+        }.get(self.connection.vendor)
+        if statement is None:
+            self.skipTest(f"{self.connection.vendor} has no read-only session")
+        with self.connection.cursor() as cursor:
+            cursor.execute(statement)
+
+    def test_it_waits_for_a_read_only_database_and_writes_nothing_meanwhile(self):
+        mailserver.user_set_password(address=ADDRESS, password_hash="{SHA512-CRYPT}$6$old$x")
+        self.read_only(True)
+        self.addCleanup(self.read_only, False)
+        with self.assertRaisesMessage(TransientError, "nouvel essai automatique"):
+            mailserver.user_set_password(address=ADDRESS, password_hash="{SHA512-CRYPT}$6$new$x")
+        with self.assertRaises(TransientError):
+            mailserver.user_set_password(address="paul@octopus-soignies.be", password_hash="{X}y")
+        self.read_only(False)
+        self.assertEqual(mailserver.user_row(ADDRESS)["password"], "{SHA512-CRYPT}$6$old$x")
+        self.assertIsNone(mailserver.user_row("paul@octopus-soignies.be"))
+
+    def test_it_retries_a_job_while_the_database_is_read_only(self):
+        job = create_pierre()
+        self.read_only(True)
+        self.addCleanup(self.read_only, False)
+        with self.assertRaises(TransientError):
+            deliver(job)
+        job.refresh_from_db()
+        self.assertEqual(job.state, "queued")
+        self.assertIn("refuse les écritures", job.last_error)
+        self.assertEqual(sms_passwords(), [])
+        self.read_only(False)
+        self.assertEqual(deliver(job).state, "done")
+        [password] = sms_passwords()
+        self.assertTrue(passwords.verify(password, mailserver.user_row(ADDRESS)["password"]))
 
     def test_it_finds_every_column_it_needs(self):
         self.assertEqual(mailserver.missing_columns(), [])
