@@ -30,12 +30,30 @@ class EmailStatus(models.TextChoices):
 SMS_STATUS_LABELS = {
     "queued": _("en file d'attente chez l'opérateur"),
     "accepted": _("accepté par l'opérateur"),
+    "scheduled": _("programmé chez l'opérateur"),
     "sending": _("en cours d'envoi"),
     "sent": _("envoyé"),
     "delivered": _("remis"),
+    "read": _("lu"),
     "undelivered": _("non remis"),
     "failed": _("échec de l'envoi"),
+    "canceled": _("annulé"),
 }
+# How far a message got: a status callback only ever moves it forward (delivered never
+# becomes sent again, whatever order Twilio's callbacks arrive in).
+SMS_STATUS_RANK = {
+    "": -1, "accepted": 0, "scheduled": 0, "queued": 0, "sending": 1, "sent": 2,
+    "delivered": 3, "read": 4, "undelivered": 3, "failed": 3, "canceled": 3,
+}  # fmt: skip
+SMS_FINAL = {"delivered", "read", "undelivered", "failed", "canceled"}
+SMS_NOT_DELIVERED = {"undelivered", "failed", "canceled"}
+
+
+class Redaction(models.TextChoices):
+    NONE = "", _("—")
+    PENDING = "pending", _("à effacer")
+    DONE = "done", _("effacé chez l'opérateur")
+    FAILED = "failed", _("effacement impossible")
 
 
 @dataclass(frozen=True)
@@ -127,6 +145,19 @@ class JobQuerySet(models.QuerySet):
             )
         )
 
+    def record_sms_status(self, *, message_sid: str, status: str, error_code, at) -> int | None:
+        """Move the job's SMS status forward only; the job's id when it moved, else None."""
+        rank = SMS_STATUS_RANK[status]
+        behind = [known for known, known_rank in SMS_STATUS_RANK.items() if known_rank < rank]
+        jobs = self.filter(sms_message_id=message_sid, sms_status__in=behind)
+        pk = jobs.values_list("pk", flat=True).first()
+        fields = {"sms_status": status, "sms_error_code": error_code, "sms_status_at": at}
+        if status in SMS_FINAL:
+            fields["sms_redaction"] = Redaction.PENDING
+        if pk is None or not jobs.filter(pk=pk).update(**fields, updated_at=timezone.now()):
+            return None
+        return pk
+
     def requeue_email(self, pk: int) -> bool:
         """Send the email step again (admin's "renvoyer"), unless it is already on its way."""
         return bool(
@@ -168,6 +199,26 @@ class JobQuerySet(models.QuerySet):
         )
 
 
+class SmsStatusEvent(models.Model):
+    """A signed status callback, kept so that one arriving before the send was recorded
+    is applied once the job knows its message id."""
+
+    message_sid = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=20)
+    error_code = models.PositiveIntegerField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("statut de SMS reçu")
+        verbose_name_plural = _("statuts de SMS reçus")
+        constraints = [
+            models.UniqueConstraint("message_sid", "status", name="one_event_per_sid_status")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_sid} {self.status}"
+
+
 class ProvisioningJob(models.Model):
     class Kind(models.TextChoices):
         CREATE = "create", _("création")
@@ -191,6 +242,15 @@ class ProvisioningJob(models.Model):
     sms_message_id = models.CharField(_("identifiant du SMS"), max_length=64, blank=True)
     sms_status = models.CharField(_("statut du SMS"), max_length=20, blank=True)
     sms_sent_at = models.DateTimeField(_("SMS envoyé le"), null=True, blank=True)
+    sms_status_at = models.DateTimeField(_("statut du SMS reçu le"), null=True, blank=True)
+    sms_error_code = models.PositiveIntegerField(_("code d'erreur du SMS"), null=True, blank=True)
+    sms_redaction = models.CharField(
+        _("texte du SMS chez l'opérateur"),
+        max_length=10,
+        choices=Redaction.choices,
+        default=Redaction.NONE,
+        blank=True,
+    )
     email_status = models.CharField(
         _("email"), max_length=10, choices=EmailStatus.choices, default=EmailStatus.WAITING
     )

@@ -18,7 +18,7 @@ from accounts.validators import (
     validate_local_part,
 )
 
-from . import emails, mailserver, passwords, sms
+from . import deliveries, emails, mailserver, passwords, sms
 from .exceptions import PermanentError, ProvisioningError, TransientError
 from .models import EMAIL_STEP, PASSWORD_STEP, EmailStatus, ProvisioningJob, Step
 
@@ -257,6 +257,8 @@ def job_deliver_password(*, job_id: int) -> None:
     ):
         logger.info("job %s: SMS %s accepted for %s", job_id, sent.message_id, job.mailbox)
         _enqueue(EMAIL_STEP, job.pk)
+        job.sms_message_id = sent.message_id
+        deliveries.sms_events_apply(job=job)
 
 
 @sensitive_variables("password")
@@ -300,6 +302,7 @@ def jobs_sweep() -> dict[str, int]:
                 _enqueue(step, pk)
                 count += 1
         rung[step.name] = count
+    rung["redaction"] = deliveries.redactions_sweep(now=now)
     if any(rung.values()):
         logger.warning("sweep re-enqueued lost jobs: %s", rung)
     return rung

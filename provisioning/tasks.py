@@ -7,7 +7,7 @@ starts with a compare-and-set claim, so a redelivered message is a no-op.
 from celery import shared_task
 from django.conf import settings
 
-from . import services
+from . import deliveries, services
 from .exceptions import TransientError
 
 _RETRY = {
@@ -34,3 +34,13 @@ def send_job_email(job_id: int) -> None:
 @shared_task(name="provisioning.sweep", ignore_result=True)
 def sweep() -> None:
     services.jobs_sweep()
+
+
+@shared_task(name="provisioning.redact_sms", **_RETRY)
+def redact_sms(job_id: int) -> None:
+    deliveries.job_redact_sms(job_id=job_id)
+
+
+@shared_task(name="provisioning.alert_sms_failure", **_RETRY)
+def alert_sms_failure(job_id: int) -> None:
+    deliveries.job_alert_sms_failure(job_id=job_id)

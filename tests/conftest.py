@@ -8,5 +8,7 @@ from provisioning.sms import locmem
 @pytest.fixture(autouse=True)
 def _empty_sms_outbox():
     locmem.outbox.clear()
+    locmem.redacted.clear()
     yield
     locmem.outbox.clear()
+    locmem.redacted.clear()

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.module_loading import import_string
 
+from ..exceptions import PermanentError
 from .base import BaseSmsBackend, SentSms, fits_one_segment
 
 __all__ = ("BaseSmsBackend", "SentSms", "get_backend", "password_sms", "send_sms")
@@ -14,6 +15,12 @@ def get_backend(path: str | None = None) -> BaseSmsBackend:
 
 
 def send_sms(*, to: str, body: str) -> SentSms:
+    if not fits_one_segment(body):
+        # Our own template's fault: refuse before a member gets a split or garbled SMS.
+        raise PermanentError(
+            "Le texte du SMS dépasse un segment GSM-7 (160 caractères sans accents rares) : "
+            "modèle à corriger."
+        )
     return get_backend().send(to=to, body=body)
 
 

@@ -32,6 +32,9 @@ class BaseSmsBackend:
     def send(self, *, to: str, body: str) -> SentSms:
         raise NotImplementedError
 
+    def redact(self, *, message_id: str) -> None:
+        """Erase the text wherever the backend kept it; nothing to do when it keeps none."""
+
     @staticmethod
     def masked(to: str) -> str:
         return to[:5] + "•" * max(len(to) - 7, 0) + to[-2:]

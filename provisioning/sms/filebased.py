@@ -28,3 +28,12 @@ class SmsBackend(BaseSmsBackend):
                 f"Impossible d'écrire le SMS dans {self.path} : {exc.strerror}."
             ) from None
         return SentSms(message_id=message_id, status="sent")
+
+    def redact(self, *, message_id: str) -> None:
+        """Keep the file (it shows a message was sent) without its text."""
+        path = self.path / f"{message_id}.sms"
+        try:
+            header = path.read_text(encoding="utf-8").split("\n\n", 1)[0]
+            path.write_text(f"{header}\n\n[texte effacé]\n", encoding="utf-8")
+        except OSError as exc:
+            raise PermanentError(f"Impossible d'effacer le SMS {path} : {exc.strerror}.") from None

@@ -5,6 +5,7 @@ import itertools
 from .base import BaseSmsBackend, SentSms
 
 outbox: list[dict] = []
+redacted: list[str] = []  # message ids whose text the provider would have erased
 _ids = itertools.count(1)
 
 
@@ -13,3 +14,6 @@ class SmsBackend(BaseSmsBackend):
         message_id = f"LM{next(_ids):032d}"
         outbox.append({"to": to, "body": body, "message_id": message_id})
         return SentSms(message_id=message_id, status="sent")
+
+    def redact(self, *, message_id: str) -> None:
+        redacted.append(message_id)

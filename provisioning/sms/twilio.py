@@ -1,10 +1,12 @@
 """Sends SMS through Twilio's official client, with an explicit timeout and mapped errors."""
 
 import logging
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from django.urls import reverse
 from twilio.base.exceptions import (
     TwilioException,
     TwilioRestException,
@@ -43,6 +45,11 @@ def explain(code: int | None) -> str:
     return ERROR_MESSAGES.get(code or 0, f"erreur Twilio {code}")
 
 
+def status_callback_url() -> str:
+    """Where Twilio posts the message's statuses: the app's public address."""
+    return settings.PUBLIC_BASE_URL + reverse("twilio-status")
+
+
 class BaseUrlHttpClient(TwilioHttpClient):
     """Points the real client at TWILIO_API_BASE_URL (a compatible endpoint or a test double)."""
 
@@ -77,25 +84,46 @@ class SmsBackend(BaseSmsBackend):
         return {"from_": settings.TWILIO_FROM}
 
     def send(self, *, to: str, body: str) -> SentSms:
+        with self._errors("send"):
+            message = self.client.messages.create(
+                to=to, body=body, status_callback=status_callback_url(), **self._sender()
+            )
+        logger.info("SMS accepted by Twilio: %s to %s", message.sid, self.masked(to))
+        return SentSms(message_id=message.sid, status=message.status or "queued")
+
+    def redact(self, *, message_id: str) -> None:
+        """Twilio keeps message bodies in its log: an empty body erases the text."""
+        with self._errors("redact"):
+            self.client.messages(message_id).update(body="")
+        logger.info("SMS %s: body redacted at Twilio", message_id)
+
+    @contextmanager
+    def _errors(self, action: str):
+        """Twilio's failures as TransientError or PermanentError, with French messages."""
         try:
-            message = self.client.messages.create(to=to, body=body, **self._sender())
+            yield
         except (TwilioRestException, TwilioServiceException) as exc:
             raise self._map_rest_error(exc) from None
         except requests.Timeout:
-            # The outcome is unknown: the retry makes a new password (hash first), never resends.
+            # When sending, the outcome is unknown: the retry makes a new password (hash
+            # first) and never resends this body.
             raise TransientError(
                 "Twilio n'a pas répondu à temps ; nouvel essai automatique."
             ) from None
         except requests.RequestException as exc:
-            logger.warning("Twilio unreachable: %s", type(exc).__name__)
+            logger.warning("Twilio unreachable (%s): %s", action, type(exc).__name__)
             raise TransientError("Twilio est injoignable ; nouvel essai automatique.") from None
+        except ValueError:
+            # Not JSON (an HTML error page from a proxy, say): as unknown as a timeout.
+            logger.warning("Twilio answered something that is not JSON (%s)", action)
+            raise TransientError(
+                "Twilio a répondu de façon illisible ; nouvel essai automatique."
+            ) from None
         except TwilioException as exc:
             logger.error("Twilio client misconfigured: %s", exc)
             raise PermanentError(
                 "Configuration Twilio incomplète (identifiants ou expéditeur)."
             ) from None
-        logger.info("SMS accepted by Twilio: %s to %s", message.sid, self.masked(to))
-        return SentSms(message_id=message.sid, status=message.status or "queued")
 
     @staticmethod
     def _map_rest_error(exc: TwilioRestException) -> Exception:

@@ -189,7 +189,7 @@ class TransientFailureTests(JobTestCase):
     def test_it_lets_the_retry_come_before_the_sweep(self):
         with self.assertRaises(TransientError):
             tasks.deliver_password(self.job.pk)
-        self.assertEqual(services.jobs_sweep(), {"password": 0, "email": 0})
+        self.assertEqual(services.jobs_sweep(), {"password": 0, "email": 0, "redaction": 0})
 
     def test_it_retries_when_the_mail_database_is_down_and_sends_nothing(self):
         with mailserver_refusing_connections(), self.assertRaises(TransientError):
@@ -208,7 +208,7 @@ class PermanentFailureTests(JobTestCase):
         self.assertEqual((self.job.state, self.job.attempts), ("failed", 1))
         self.assertEqual(self.job.last_error, BAD_NUMBER)
         self.assertEqual(self.job.email_status, "waiting")
-        self.assertEqual(services.jobs_sweep(), {"password": 0, "email": 0})
+        self.assertEqual(services.jobs_sweep(), {"password": 0, "email": 0, "redaction": 0})
 
     def test_it_leaves_the_mailbox_waiting_for_its_first_password(self):
         tasks.deliver_password(self.job.pk)
@@ -225,7 +225,7 @@ class LostMessageTests(JobTestCase):
         deliver(self.job)
         self.assertEqual(locmem.outbox, [])  # the claim is someone else's until the sweep
         with published_tasks() as published, self.captureOnCommitCallbacks(execute=True):
-            self.assertEqual(services.jobs_sweep(), {"password": 1, "email": 0})
+            self.assertEqual(services.jobs_sweep(), {"password": 1, "email": 0, "redaction": 0})
         self.assertEqual(
             task_calls(published), [("provisioning.deliver_password", [self.job.pk], {})]
         )
@@ -236,7 +236,7 @@ class LostMessageTests(JobTestCase):
     def test_it_leaves_a_fresh_claim_alone(self):
         ProvisioningJob.objects.filter(pk=self.job.pk).update(state="running")
         self.age(claimed_at=settings.PROVISIONING_CLAIM_TIMEOUT - 30)
-        self.assertEqual(services.jobs_sweep(), {"password": 0, "email": 0})
+        self.assertEqual(services.jobs_sweep(), {"password": 0, "email": 0, "redaction": 0})
 
     def test_it_rings_again_for_a_queued_job_once_per_grace_period(self):
         self.age(updated_at=settings.PROVISIONING_QUEUED_GRACE + 1)
@@ -249,13 +249,13 @@ class LostMessageTests(JobTestCase):
         )
 
     def test_it_leaves_a_freshly_queued_job_to_its_doorbell(self):
-        self.assertEqual(services.jobs_sweep(), {"password": 0, "email": 0})
+        self.assertEqual(services.jobs_sweep(), {"password": 0, "email": 0, "redaction": 0})
 
     def test_it_rings_again_for_a_lost_email(self):
         job = deliver(self.job)
         self.age(updated_at=settings.PROVISIONING_QUEUED_GRACE + 1)
         with published_tasks() as published, self.captureOnCommitCallbacks(execute=True):
-            self.assertEqual(services.jobs_sweep(), {"password": 0, "email": 1})
+            self.assertEqual(services.jobs_sweep(), {"password": 0, "email": 1, "redaction": 0})
         self.assertEqual(task_calls(published), [("provisioning.send_job_email", [job.pk], {})])
 
 

@@ -1,0 +1,131 @@
+"""After the SMS left: Twilio's status callbacks, the body's redaction, the failure alert.
+
+Use cases, as in services.py; tasks call the `job_*` ones with a job id.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from . import sms
+from .exceptions import PermanentError, TransientError
+from .models import SMS_NOT_DELIVERED, SMS_STATUS_RANK, ProvisioningJob, Redaction, SmsStatusEvent
+from .sms.twilio import explain
+
+logger = logging.getLogger(__name__)
+KNOWN_STATUSES = frozenset(SMS_STATUS_RANK) - {""}
+
+
+def sms_status_record(*, message_sid: str, status: str, error_code: int | None) -> bool:
+    """Keep one signed callback, and move its job forward; False when it was a replay."""
+    try:
+        with transaction.atomic():
+            SmsStatusEvent.objects.create(
+                message_sid=message_sid, status=status, error_code=error_code
+            )
+    except IntegrityError:
+        return False  # the same callback again: already recorded
+    _apply(message_sid, status, error_code)
+    return True
+
+
+def sms_events_apply(*, job: ProvisioningJob) -> None:
+    """Callbacks that arrived before the job recorded its message id, applied now."""
+    events = SmsStatusEvent.objects.filter(message_sid=job.sms_message_id)
+    for event in sorted(events, key=lambda e: SMS_STATUS_RANK.get(e.status, -1)):
+        _apply(event.message_sid, event.status, event.error_code)
+
+
+def _apply(message_sid: str, status: str, error_code: int | None) -> None:
+    moved = ProvisioningJob.objects.record_sms_status(
+        message_sid=message_sid, status=status, error_code=error_code, at=timezone.now()
+    )
+    if moved is None:
+        return
+    logger.info("job %s: SMS %s is now %s (%s)", moved, message_sid, status, error_code)
+    from . import tasks  # tasks import this module
+
+    job = ProvisioningJob.objects.only("sms_redaction").get(pk=moved)
+    if job.sms_redaction == Redaction.PENDING:
+        tasks.redact_sms.delay_on_commit(moved)
+    if status in SMS_NOT_DELIVERED:
+        tasks.alert_sms_failure.delay_on_commit(moved)
+
+
+def redactions_sweep(*, now) -> int:
+    """Ring again for redactions still pending after a grace period (lost message)."""
+    grace = now - timedelta(seconds=settings.PROVISIONING_QUEUED_GRACE)
+    pending = ProvisioningJob.objects.filter(sms_redaction=Redaction.PENDING, updated_at__lt=grace)
+    from . import tasks  # tasks import this module
+
+    count = 0
+    for pk in pending.values_list("pk", flat=True)[:500]:
+        if pending.filter(pk=pk).update(updated_at=now):
+            tasks.redact_sms.delay_on_commit(pk)
+            count += 1
+    return count
+
+
+def sms_failure_reason(job: ProvisioningJob) -> str:
+    """`numéro injoignable (30003)`: what the administrator reads about an SMS not delivered."""
+    if job.sms_error_code:
+        return f"{explain(job.sms_error_code)} ({job.sms_error_code})"
+    return "raison non précisée par l'opérateur"
+
+
+def job_redact_sms(*, job_id: int) -> None:
+    """Erase the SMS text at the provider, whose message log keeps bodies otherwise."""
+    job = ProvisioningJob.objects.filter(pk=job_id, sms_redaction=Redaction.PENDING).first()
+    if job is None:
+        return
+    try:
+        sms.get_backend().redact(message_id=job.sms_message_id)
+    except PermanentError as exc:
+        ProvisioningJob.objects.filter(pk=job_id).update(
+            sms_redaction=Redaction.FAILED, last_error=f"Effacement du SMS : {exc.message}"
+        )
+        return
+    except TransientError:
+        raise  # the task retries
+    ProvisioningJob.objects.filter(pk=job_id, sms_redaction=Redaction.PENDING).update(
+        sms_redaction=Redaction.DONE
+    )
+
+
+def job_alert_sms_failure(*, job_id: int) -> None:
+    """Tell the administrators that a member's SMS was not delivered (never the password)."""
+    job = ProvisioningJob.objects.select_related("mailbox__domain", "mailbox__member").get(
+        pk=job_id
+    )
+    recipients = list(
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+    )
+    if not recipients:
+        logger.warning("job %s: SMS not delivered, and no administrator has an email", job_id)
+        return
+    context = {
+        "job": job,
+        "mailbox": job.mailbox,
+        "reason": sms_failure_reason(job),
+        "url": settings.PUBLIC_BASE_URL
+        + reverse("admin:accounts_mailbox_change", args=[job.mailbox_id]),
+    }
+    try:
+        send_mail(
+            subject=render_to_string("emails/sms_failed_subject.txt", context).strip(),
+            message=render_to_string("emails/sms_failed_body.txt", context),
+            from_email=None,
+            recipient_list=recipients,
+        )
+    except OSError as exc:
+        raise TransientError("Le serveur d'envoi des emails ne répond pas.") from exc
