@@ -2,18 +2,21 @@
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, Subquery
-from django.urls import reverse
-from django.utils import formats
+from django.db.models import OuterRef, Q, Subquery
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from provisioning import services
+from provisioning import deliveries, services
 from provisioning.exceptions import ProvisioningError
-from provisioning.models import JobState, ProvisioningJob
+from provisioning.models import SMS_DELIVERED, SMS_NOT_DELIVERED, JobState, ProvisioningJob
 
 from .forms import MailboxCreationForm
 from .models import Domain, Mailbox, Member
+
+TONES = {"ok": "#1a7f37", "waiting": "#9a6700", "error": "#cf222e"}
 
 
 @admin.register(Domain)
@@ -62,15 +65,31 @@ class JobInline(admin.TabularInline):
 
 
 class LastJobFilter(admin.SimpleListFilter):
-    title = _("dernier envoi")
-    parameter_name = "last_job"
+    """Who never received their SMS, whose SMS failed: the questions asked of this list."""
+
+    title = _("dernier SMS")
+    parameter_name = "sms"
+    CHOICES = {
+        "delivered": (_("remis"), Q(last_sms_status__in=SMS_DELIVERED)),
+        "not_delivered": (_("non remis"), Q(last_sms_status__in=SMS_NOT_DELIVERED)),
+        "unconfirmed": (
+            _("envoyé, sans accusé de réception"),
+            Q(last_job_state=JobState.DONE)
+            & ~Q(last_sms_status__in=[*SMS_NOT_DELIVERED, *SMS_DELIVERED]),
+        ),
+        "failed": (_("échec de l'envoi"), Q(last_job_state=JobState.FAILED)),
+        "in_flight": (
+            _("en attente ou en cours"),
+            Q(last_job_state__in=[JobState.QUEUED, JobState.RUNNING]),
+        ),
+    }
 
     def lookups(self, request, model_admin):
-        return JobState.choices
+        return [(key, label) for key, (label, _q) in self.CHOICES.items()]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(last_job_state=self.value())
+        if self.value() in self.CHOICES:
+            return queryset.filter(self.CHOICES[self.value()][1])
         return queryset
 
 
@@ -86,7 +105,9 @@ class MailboxAdmin(admin.ModelAdmin):
     list_select_related = ["domain", "member"]
     list_filter = ["status", LastJobFilter, "domain"]
     search_fields = ["local_part", "member__full_name", "member__personal_email"]
-    readonly_fields = ["address_display", "member_link", "status", "created_at", "updated_at"]
+    readonly_fields = [
+        "address_display", "member_link", "status", "last_delivery", "created_at", "updated_at",
+    ]  # fmt: skip
     fields = readonly_fields
     inlines = [JobInline]
     actions = ["reset_password", "disable", "enable", "resend_confirmation"]
@@ -100,8 +121,10 @@ class MailboxAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .annotate(
                 last_job_state=_latest_job("state"),
-                last_job_sms_status=_latest_job("sms_status"),
-                last_job_sms_sent_at=_latest_job("sms_sent_at"),
+                last_sms_status=_latest_job("sms_status"),
+                last_sms_sent_at=_latest_job("sms_sent_at"),
+                last_sms_status_at=_latest_job("sms_status_at"),
+                last_sms_error_code=_latest_job("sms_error_code"),
                 last_job_error=_latest_job("last_error"),
             )
         )
@@ -184,22 +207,56 @@ class MailboxAdmin(admin.ModelAdmin):
         state = getattr(obj, "last_job_state", None)
         if state is None:
             return "—"
-        if state == JobState.DONE:
-            when = (
-                formats.date_format(obj.last_job_sms_sent_at, "SHORT_DATETIME_FORMAT")
-                if obj.last_job_sms_sent_at
-                else ""
-            )
-            return format_html('<span style="color:#1a7f37">SMS envoyé {}</span>', when)
-        if state == JobState.FAILED:
-            return format_html(
-                '<strong style="color:#cf222e">Échec : {}</strong>', obj.last_job_error
-            )
-        return format_html(
-            '<span style="color:#9a6700">{}</span>{}',
-            JobState(state).label,
-            format_html(" — {}", obj.last_job_error) if obj.last_job_error else "",
+        tone, text = deliveries.delivery_summary(
+            state=state,
+            sms_status=obj.last_sms_status,
+            sent_at=obj.last_sms_sent_at,
+            status_at=obj.last_sms_status_at,
+            error_code=obj.last_sms_error_code,
+            last_error=obj.last_job_error,
         )
+        if tone != "error":
+            return format_html('<span style="color:{}">{}</span>', TONES[tone], text)
+        return format_html(
+            '<strong style="color:{}">{}</strong> — <a href="{}#renvoyer">{}</a>',
+            TONES[tone],
+            text,
+            reverse("admin:accounts_mailbox_change", args=[obj.pk]),
+            _("renvoyer un nouveau mot de passe"),
+        )
+
+    @admin.display(description=_("dernier SMS"))
+    def last_delivery(self, obj):
+        job = obj.jobs.order_by("-created_at", "-pk").first()
+        if job is None:
+            return "—"
+        tone, text = deliveries.delivery_summary(
+            state=job.state,
+            sms_status=job.sms_status,
+            sent_at=job.sms_sent_at,
+            status_at=job.sms_status_at,
+            error_code=job.sms_error_code,
+            last_error=job.last_error,
+        )
+        return format_html('<strong style="color:{}">{}</strong>', TONES[tone], text)
+
+    def get_urls(self):
+        resend = path(
+            "<path:object_id>/nouveau-mot-de-passe/",
+            self.admin_site.admin_view(self.resend_view),
+            name="accounts_mailbox_resend",
+        )
+        return [resend, *super().get_urls()]
+
+    def resend_view(self, request, object_id):
+        """The mailbox page's button: the same as the list's reset action, for one address."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        mailbox = self.get_object(request, object_id)
+        if mailbox is None or not self.has_change_permission(request, mailbox):
+            raise Http404
+        self.reset_password(request, Mailbox.objects.filter(pk=mailbox.pk))
+        return redirect("admin:accounts_mailbox_change", mailbox.pk)
 
     # --- actions ---
 

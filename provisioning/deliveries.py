@@ -12,11 +12,19 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from . import sms
 from .exceptions import PermanentError, TransientError
-from .models import SMS_NOT_DELIVERED, SMS_STATUS_RANK, ProvisioningJob, Redaction, SmsStatusEvent
+from .models import (
+    SMS_DELIVERED,
+    SMS_NOT_DELIVERED,
+    SMS_STATUS_RANK,
+    JobState,
+    ProvisioningJob,
+    Redaction,
+    SmsStatusEvent,
+)
 from .sms.twilio import explain
 
 logger = logging.getLogger(__name__)
@@ -71,6 +79,27 @@ def redactions_sweep(*, now) -> int:
             tasks.redact_sms.delay_on_commit(pk)
             count += 1
     return count
+
+
+def _day_and_time(moment) -> str:
+    return dateformat.format(timezone.localtime(moment), "d/m à H:i") if moment else ""
+
+
+def delivery_summary(
+    *, state: str, sms_status: str, sent_at, status_at, error_code: int | None, last_error: str
+) -> tuple[str, str]:
+    """(tone, French text) of a job's delivery, read at a glance: ok, waiting or error."""
+    if state == JobState.FAILED:
+        return "error", f"Échec : {last_error}"
+    if state != JobState.DONE:
+        label = str(JobState(state).label).capitalize()
+        return "waiting", f"{label} — {last_error}" if last_error else label
+    if sms_status in SMS_NOT_DELIVERED:
+        reason = f"{explain(error_code)} ({error_code})" if error_code else "raison inconnue"
+        return "error", f"SMS non remis : {reason}"
+    if sms_status in SMS_DELIVERED:
+        return "ok", f"SMS remis le {_day_and_time(status_at or sent_at)}"
+    return "ok", f"SMS envoyé le {_day_and_time(sent_at)}, accusé de réception attendu"
 
 
 def sms_failure_reason(job: ProvisioningJob) -> str:

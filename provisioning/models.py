@@ -47,6 +47,7 @@ SMS_STATUS_RANK = {
 }  # fmt: skip
 SMS_FINAL = {"delivered", "read", "undelivered", "failed", "canceled"}
 SMS_NOT_DELIVERED = {"undelivered", "failed", "canceled"}
+SMS_DELIVERED = {"delivered", "read"}
 
 
 class Redaction(models.TextChoices):

@@ -11,11 +11,15 @@ import hashlib
 import json
 import re
 import threading
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from twilio.request_validator import RequestValidator
 
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -23,6 +27,7 @@ API = "/2010-04-01"
 MESSAGES_PATH = re.compile(
     rf"^{API}/Accounts/(?P<account>[^/]+)/Messages(?:/(?P<sid>[^/]+))?\.json$"
 )
+HTML_PAGE = "<html><body><h1>502 Bad Gateway</h1></body></html>"
 # Twilio's own codes and texts for the errors the double makes up by itself.
 DEFAULT_ERRORS = {
     401: (20003, "Authenticate"),
@@ -95,6 +100,7 @@ class FakeTwilio:
             self._wake = threading.Event()
             self.requests: list[dict] = []
             self.messages: dict[str, dict] = {}
+            self.callbacks: dict[str, str] = {}  # sid → the StatusCallback URL it was sent with
             self._script: list[_Scripted] = []
 
     # --- scripting ----------------------------------------------------------------------
@@ -111,12 +117,58 @@ class FakeTwilio:
         with self._lock:
             self._script += [_Scripted(delay=seconds)] * times
 
+    def html_next(self, status: int = 502, times: int = 1) -> None:
+        """Answer the next requests with an HTML page, as a proxy in front of Twilio might."""
+        with self._lock:
+            self._script += [_Scripted(status, HTML_PAGE)] * times
+
+    # --- status callbacks, as Twilio posts them -------------------------------------------
+
+    def callback_request(
+        self, sid: str, status: str, error_code: int | None = None
+    ) -> tuple[str, dict, str]:
+        """(URL, form, X-Twilio-Signature) of the status callback Twilio would post."""
+        url = self.callbacks[sid]
+        message = self.messages[sid]
+        form = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "From": message["from"] or "",
+            "MessageSid": sid,
+            "MessageStatus": status,
+            "SmsSid": sid,
+            "SmsStatus": status,
+            "To": message["to"],
+        }
+        if error_code:
+            form["ErrorCode"] = str(error_code)
+        signature = RequestValidator(self.auth_token).compute_signature(url, form)
+        return url, form, signature
+
+    def post_status(
+        self, sid: str, status: str, error_code: int | None = None, signature: str | None = None
+    ) -> int:
+        """Post a signed status callback to the app over HTTP; the HTTP status it answered."""
+        url, form, good_signature = self.callback_request(sid, status, error_code)
+        request = urllib.request.Request(
+            url,
+            data=urlencode(form).encode(),
+            headers={"X-Twilio-Signature": good_signature if signature is None else signature},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+                return response.status
+        except urllib.error.HTTPError as refused:
+            return refused.code
+
     # --- serving ------------------------------------------------------------------------
 
-    def answer(self, path: str, auth: tuple[str, str] | None, form: dict) -> tuple | None:
-        """(status, JSON body) for one POST, or None to drop it unanswered."""
+    def answer(
+        self, path: str, auth: tuple[str, str] | None, form: dict, method: str = "POST"
+    ) -> tuple | None:
+        """(status, JSON body or HTML text) for one request, or None to drop it unanswered."""
         with self._lock:
-            self.requests.append({"method": "POST", "path": path, "auth": auth, "form": form})
+            self.requests.append({"method": method, "path": path, "auth": auth, "form": form})
             scripted = self._script.pop(0) if self._script else None
             wake = self._wake
         if scripted and scripted.delay and wake.wait(scripted.delay):
@@ -128,9 +180,17 @@ class FakeTwilio:
             return 404, error_body(404, message=f"The requested resource {path} was not found")
         if auth != (self.account_sid, self.auth_token) or match["account"] != self.account_sid:
             return 401, error_body(401)
+        if match["sid"] and method == "GET":
+            return self._fetch(match["sid"], path)
         if match["sid"]:
             return self._update(match["sid"], form, path)
         return self._create(form)
+
+    def _fetch(self, sid: str, path: str) -> tuple[int, dict]:
+        with self._lock:
+            if sid not in self.messages:
+                return 404, error_body(404, message=f"The requested resource {path} was not found")
+            return 200, dict(self.messages[sid])
 
     def _create(self, form: dict) -> tuple[int, dict]:
         if not form.get("To"):
@@ -169,6 +229,7 @@ class FakeTwilio:
                 "to": form["To"],
                 "uri": uri,
             }
+            self.callbacks[sid] = form.get("StatusCallback", "")
             self.messages[sid] = message
         return 201, message
 
@@ -196,20 +257,29 @@ def _basic_auth(header: str | None) -> tuple[str, str] | None:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self._serve("GET", {})
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        form = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
+        self._serve(
+            "POST", dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
+        )
+
+    def _serve(self, method: str, form: dict) -> None:
         auth = _basic_auth(self.headers.get("Authorization"))
-        answer = self.server.twilio.answer(self.path, auth, form)
+        answer = self.server.twilio.answer(self.path, auth, form, method)
         if answer is None:
             return
         status, body = answer
-        data = json.dumps(body).encode()
+        html = isinstance(body, str)
+        data = body.encode() if html else json.dumps(body).encode()
         try:
             self.send_response(status)
             if status == 401:
                 self.send_header("WWW-Authenticate", 'Basic realm="Twilio API"')
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            kind = "text/html" if html else "application/json"
+            self.send_header("Content-Type", f"{kind}; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
