@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1:8000
 
-.PHONY: install run test lint migrate clean
+.PHONY: install run test lint migrate clean constraints
 
 install: $(VENV)/.installed locale/en/LC_MESSAGES/django.mo
 
@@ -38,3 +38,14 @@ lint: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# The pinned versions the Docker image installs: the runtime dependencies only, resolved
+# in a scratch environment. Run after changing pyproject.toml's dependencies.
+constraints:
+	rm -rf .constraints-venv
+	$(PYTHON) -m venv .constraints-venv
+	.constraints-venv/bin/pip install --quiet --upgrade pip
+	.constraints-venv/bin/pip install --quiet .
+	echo "# Made by \`make constraints\` from pyproject.toml's dependencies." > constraints.txt
+	.constraints-venv/bin/pip freeze --exclude-editable | grep -v '^octopus-mail' >> constraints.txt
+	rm -rf .constraints-venv build *.egg-info
