@@ -61,6 +61,13 @@ def make_staff_without_device(username: str = "marc"):
     )
 
 
+def totp_token(device: TOTPDevice) -> str:
+    """The code the member's authenticator app shows now for this device."""
+    from django_otp.oath import totp
+
+    return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
+
+
 def login_with_otp(client, user, device, token) -> None:
     response = client.post(
         "/admin/login/",

@@ -5,6 +5,8 @@ import time
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.models import Outcome
+from audit.services import Actor, audit_record
 from provisioning import services
 from provisioning.exceptions import ProvisioningError
 from provisioning.models import EmailStatus, JobState, ProvisioningJob
@@ -16,6 +18,7 @@ class MailboxCommand(BaseCommand):
     """Parses ADDRESS; turns every expected error into a French message and exit status 1."""
 
     waits = False
+    audit_action = ""  # each command's Action, for the audit trail
 
     def add_arguments(self, parser):
         parser.add_argument("address", help="the full address, e.g. pierre@octopus-soignies.be")
@@ -29,11 +32,27 @@ class MailboxCommand(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            return self.run(**options)
+            result = self.run(**options)
         except ValidationError as exc:
+            self.audit(options, Outcome.REFUSED, describe(exc))
             raise CommandError(describe(exc)) from None
         except ProvisioningError as exc:
+            self.audit(options, Outcome.ERROR, exc.message)
             raise CommandError(exc.message) from None
+        except CommandError as exc:  # the job failed, or did not finish in time
+            self.audit(options, Outcome.ERROR, str(exc))
+            raise
+        self.audit(options, Outcome.SUCCESS, "")
+        return result
+
+    def audit(self, options: dict, outcome: str, detail: str) -> None:
+        audit_record(
+            actor=Actor.command(self.__module__.rsplit(".", 1)[-1]),
+            action=self.audit_action,
+            target=options["address"].strip().lower(),
+            outcome=outcome,
+            detail=detail,
+        )
 
     def run(self, **options):
         raise NotImplementedError

@@ -7,6 +7,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
+from audit.models import Action
+from audit.services import Actor, audit_record
+
 
 class Command(BaseCommand):
     help = (
@@ -38,6 +41,13 @@ class Command(BaseCommand):
             )
             codes = [StaticToken.random_token() for _ in range(tokens)]
             StaticToken.objects.bulk_create(StaticToken(device=device, token=t) for t in codes)
+            created = " ; superutilisateur créé" if password else ""
+            audit_record(
+                actor=Actor.command("createadmin"),
+                action=Action.OTP_BACKUP_CODES,
+                target=username,
+                detail=f"{tokens} codes de secours ajoutés (appareil « secours »){created}",
+            )
         if password:
             self.stdout.write(f"Administrateur « {username} » créé. Mot de passe : {password}")
             self.stdout.write("(affiché une seule fois ; changez-le après la première connexion)")

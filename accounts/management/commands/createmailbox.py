@@ -2,6 +2,7 @@
 
 from django.core.exceptions import ValidationError
 
+from audit.models import Action
 from provisioning import services
 
 from ..jobs import MailboxCommand
@@ -9,6 +10,7 @@ from ..jobs import MailboxCommand
 
 class Command(MailboxCommand):
     help = "Create a mailbox; its password is generated and sent to the member by SMS."
+    audit_action = Action.MAILBOX_CREATE
     waits = True
 
     def add_arguments(self, parser):

@@ -1,5 +1,6 @@
 """resetpassword ADDRESS"""
 
+from audit.models import Action
 from provisioning import services
 
 from ..jobs import MailboxCommand, mailbox_from
@@ -7,6 +8,7 @@ from ..jobs import MailboxCommand, mailbox_from
 
 class Command(MailboxCommand):
     help = "Send a new password to the mailbox's member by SMS; the old one stops working."
+    audit_action = Action.PASSWORD_RESET
     waits = True
 
     def run(self, *, address, **options):
