@@ -1,0 +1,109 @@
+"""The daily DNS watch: check every domain, email the administrators when a check gets worse.
+
+The last conclusive level of each check is kept in `DnsCheckState`; an email goes out when
+a check moves from ok to warning or error, or from warning to error — once, not every day
+while it stays broken. A check never seen before counts as ok, so the first run reports what
+is already broken. Inconclusive results (DNS timeouts) change nothing and alert nobody.
+The recipients are the active staff users with an email address, as for the SMS failure
+alerts: the people who use the admin, kept up to date there (`createadmin --email`).
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import DnsCheckState, DnsLevel, Domain
+
+from . import dnschecks
+from .exceptions import TransientError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Change:
+    domain: Domain
+    finding: dnschecks.Finding
+    previous: str  # a DnsLevel value
+
+    @property
+    def previous_label(self) -> str:
+        return str(DnsLevel(self.previous).label)
+
+    @property
+    def worse(self) -> bool:
+        return dnschecks.RANK[self.finding.level] > dnschecks.RANK[self.previous]
+
+
+def domains_watch_dns() -> list[Change]:
+    """Check every domain; email the worsened checks; then remember the new levels."""
+    now = timezone.now()
+    changes = []
+    for domain in Domain.objects.all():
+        states = {state.check_name: state for state in domain.dns_states.all()}
+        for finding in dnschecks.domain_check_dns(domain=domain):
+            if not finding.conclusive:
+                continue
+            state = states.get(finding.check)
+            changes.append(Change(domain, finding, state.level if state else DnsLevel.OK))
+    worse = [change for change in changes if change.worse]
+    if worse:
+        _alert(worse)  # before saving: an email that fails is tried again with the same news
+    _remember(changes, now)
+    return worse
+
+
+def _remember(changes: list[Change], now) -> None:
+    with transaction.atomic():
+        for change in changes:
+            state, created = DnsCheckState.objects.get_or_create(
+                domain=change.domain,
+                check_name=change.finding.check,
+                defaults={"level": change.finding.level, "checked_at": now, "changed_at": now},
+            )
+            if not created and state.level != change.finding.level:
+                state.changed_at = now
+            state.level, state.message = change.finding.level, change.finding.message
+            state.checked_at = now
+            state.save()
+
+
+def _alert(worse: list[Change]) -> None:
+    recipients = list(
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+    )
+    if not recipients:
+        logger.warning("%d DNS check(s) got worse, and no administrator has an email", len(worse))
+        return
+    domains = sorted({change.domain.pk: change.domain for change in worse}.values(), key=str)
+    context = {
+        "changes": worse,
+        "domains": [
+            {
+                "domain": domain,
+                "changes": [change for change in worse if change.domain == domain],
+                "url": settings.PUBLIC_BASE_URL
+                + reverse("admin:accounts_domain_dns", args=[domain.pk]),
+            }
+            for domain in domains
+        ],
+    }
+    try:
+        send_mail(
+            subject=" ".join(render_to_string("emails/dns_alert_subject.txt", context).split()),
+            message=render_to_string("emails/dns_alert_body.txt", context),
+            from_email=None,
+            recipient_list=recipients,
+        )
+    except OSError as exc:  # smtplib's errors are OSErrors
+        raise TransientError("Le serveur d'envoi des emails ne répond pas.") from exc
