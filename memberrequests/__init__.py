@@ -1,0 +1,1 @@
+"""Members' requests (a new address, a forgotten password) and bulk imports, all approved."""
