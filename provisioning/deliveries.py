@@ -10,14 +10,17 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Q, Subquery
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import dateformat, timezone
+from django.utils.translation import gettext_lazy as _
 
 from . import sms
 from .exceptions import PermanentError, TransientError
 from .models import (
     SMS_DELIVERED,
+    SMS_FINAL,
     SMS_NOT_DELIVERED,
     SMS_STATUS_RANK,
     JobState,
@@ -29,6 +32,40 @@ from .sms.twilio import explain
 
 logger = logging.getLogger(__name__)
 KNOWN_STATUSES = frozenset(SMS_STATUS_RANK) - {""}
+
+
+def _latest_job(field: str) -> Subquery:
+    jobs = ProvisioningJob.objects.filter(mailbox=OuterRef("pk")).order_by("-created_at", "-pk")
+    return Subquery(jobs.values(field)[:1])
+
+
+def with_last_job(mailboxes):
+    """Mailboxes annotated with their last job's delivery, in one query (constant count)."""
+    return mailboxes.annotate(
+        last_job_state=_latest_job("state"),
+        last_sms_status=_latest_job("sms_status"),
+        last_sms_sent_at=_latest_job("sms_sent_at"),
+        last_sms_status_at=_latest_job("sms_status_at"),
+        last_sms_error_code=_latest_job("sms_error_code"),
+        last_job_error=_latest_job("last_error"),
+    )
+
+
+# The questions asked of the mailbox list, on `with_last_job` annotations.
+LAST_SMS = {
+    "delivered": (_("remis"), Q(last_sms_status__in=SMS_DELIVERED)),
+    "not_delivered": (_("non remis"), Q(last_sms_status__in=SMS_NOT_DELIVERED)),
+    "unconfirmed": (
+        _("envoyé, sans accusé de réception"),
+        Q(last_job_state=JobState.DONE)
+        & ~Q(last_sms_status__in=[*SMS_NOT_DELIVERED, *SMS_DELIVERED]),
+    ),
+    "failed": (_("échec de l'envoi"), Q(last_job_state=JobState.FAILED)),
+    "in_flight": (
+        _("en attente ou en cours"),
+        Q(last_job_state__in=[JobState.QUEUED, JobState.RUNNING]),
+    ),
+}
 
 
 def sms_status_record(*, message_sid: str, status: str, error_code: int | None) -> bool:
@@ -100,6 +137,22 @@ def delivery_summary(
     if sms_status in SMS_DELIVERED:
         return "ok", f"SMS remis le {_day_and_time(status_at or sent_at)}"
     return "ok", f"SMS envoyé le {_day_and_time(sent_at)}, accusé de réception attendu"
+
+
+def job_summary(job: ProvisioningJob) -> tuple[str, str, bool]:
+    """(tone, French text, settled) of one job; settled once nothing more will change."""
+    tone, text = delivery_summary(
+        state=job.state,
+        sms_status=job.sms_status,
+        sent_at=job.sms_sent_at,
+        status_at=job.sms_status_at,
+        error_code=job.sms_error_code,
+        last_error=job.last_error,
+    )
+    settled = job.state == JobState.FAILED or (
+        job.state == JobState.DONE and job.sms_status in SMS_FINAL
+    )
+    return tone, text, settled
 
 
 def sms_failure_reason(job: ProvisioningJob) -> str:

@@ -7,7 +7,6 @@ that no password ever crossed the broker (invariant 1).
 """
 
 import base64
-import logging
 import math
 import threading
 import time
@@ -15,20 +14,18 @@ import uuid
 from contextlib import contextmanager
 
 import redis
-from celery.contrib.testing.worker import start_worker
-from celery.signals import before_task_publish, setup_logging
+from celery.signals import before_task_publish
 from django.conf import settings
 from django.core import mail
 from django.db import connections
 from django.test import TransactionTestCase
-from kombu import pools
 
-from octopus_mail.celery import app
 from provisioning import mailschemas, mailserver, passwords, services
 from provisioning.models import ProvisioningJob
 from provisioning.sms import locmem
 
 from .base import MEMBER, create_pierre, sms_passwords
+from .celeryworker import broker, broker_driver, worker_thread
 from .services import IN_CI, REDIS_URL, require_redis
 
 ADDRESS = "pierre@octopus-soignies.be"
@@ -37,37 +34,6 @@ DELIVER, EMAIL = "provisioning.deliver_password", "provisioning.send_job_email"
 
 
 # --- Broker and Redis helpers ---------------------------------------------------------------
-
-
-def forget_pools() -> None:
-    """Drop the app's references to its pools, as Celery does after a fork."""
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
-@contextmanager
-def broker(url: str):
-    """Point the project's Celery app at `url`, then back at the broker it had before.
-
-    Kombu keeps pools in a process-wide registry keyed by broker URL; the app only caches
-    references to them. Closing one by hand leaves it in that registry, closed ("Acquire on
-    closed pool" for the next test) or, with close_pool=False, empty (the next publish waits
-    forever for a connection). `kombu.pools.reset()` closes every pooled connection and
-    empties the registry, as kombu does after a fork; pools are made again on next use.
-    """
-    previous = app.conf.broker_url
-    forget_pools()
-    app.conf.broker_url = url
-    try:
-        yield
-    finally:
-        pools.reset()
-        forget_pools()
-        app.conf.broker_url = previous
-
-
-def broker_driver() -> str:
-    return app.pool.connection.transport.driver_type
 
 
 def other_clients(client: redis.Redis) -> list[str]:
@@ -153,37 +119,6 @@ class RedisTraffic:
 
 
 # --- The test -------------------------------------------------------------------------------
-
-
-def _leave_logging_alone(**kwargs) -> None:
-    """Answering Celery's setup_logging keeps the worker from taking over the root logger."""
-
-
-@contextmanager
-def worker_thread():
-    """A solo worker in a thread of this process, which it leaves as it found it.
-
-    Without care, the worker would keep its own handlers and level on the root logger, and
-    its start re-runs django.setup(), whose logging config drops pytest's handlers: both for
-    the rest of the pytest run.
-    """
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    setup_logging.connect(_leave_logging_alone, weak=False)
-    try:
-        with start_worker(
-            app,
-            pool="solo",
-            concurrency=1,
-            perform_ping_check=False,  # the ping task (celery.contrib.testing) is not loaded
-            loglevel="WARNING",
-            shutdown_timeout=10,
-        ) as worker:
-            yield worker
-    finally:
-        setup_logging.disconnect(_leave_logging_alone)
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 class WorkerEndToEndTests(TransactionTestCase):

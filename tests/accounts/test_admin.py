@@ -35,7 +35,9 @@ class AdminAccessTests(OctopusTestCase):
         response = self.client.post(
             "/admin/login/", {"username": user.username, "password": ADMIN_PASSWORD}
         )
-        self.assertEqual(response.status_code, 200)  # the form again, with an error
+        # The password alone leads to the enrolment of a first device, not into the admin.
+        self.assertEqual(response.status_code, 302)
+        self.assertTrue(response["Location"].startswith("/admin/second-facteur/"))
         self.assertEqual(self.client.get(LIST_URL).status_code, 302)
 
     def test_it_refuses_a_password_without_its_token(self):
@@ -192,3 +194,73 @@ class MailboxAdminTests(OctopusTestCase):
         self.assertContains(response, "Historique des envois")
         self.assertContains(response, "SMS envoyé")
         self.assertContains(response, "+32 4•• •• •• 56")
+
+
+class AdminIndexTests(OctopusTestCase):
+    def setUp(self):
+        super().setUp()
+        user, static, tokens = make_verified_admin()
+        login_with_otp(self.client, user, static, tokens[0])
+
+    def test_it_shows_what_needs_the_administrator_first(self):
+        failed = deliver(create_pierre())
+        ProvisioningJob.objects.filter(pk=failed.pk).update(sms_status="undelivered")
+        create_pierre(local_part="paul", full_name="Paul Martin")
+        response = self.client.get("/admin/")
+        dashboard = response.context["dashboard"]
+        counts = {str(row["label"]): (row["count"], row["tone"]) for row in dashboard}
+        self.assertEqual(counts["SMS non remis"], (1, "error"))
+        self.assertEqual(counts["Envois en attente ou en cours"], (1, "waiting"))
+        self.assertEqual(counts["Envois en échec"], (0, "ok"))
+        self.assertContains(response, "À traiter d")
+        self.assertContains(response, "?sms=not_delivered")
+
+    def test_it_counts_with_a_constant_number_of_queries(self):
+        def count():
+            with CaptureQueriesContext(connection) as queries:
+                self.client.get("/admin/")
+            return len(queries)
+
+        deliver(create_pierre())
+        first = count()
+        for n in range(4):
+            create_pierre(local_part=f"m{n}", personal_email=f"m{n}@example.org")
+        self.assertEqual(count(), first)
+
+
+class MailboxLiveEndpointsTests(OctopusTestCase):
+    def setUp(self):
+        super().setUp()
+        user, static, tokens = make_verified_admin()
+        login_with_otp(self.client, user, static, tokens[0])
+
+    def available(self, local_part):
+        url = "/admin/accounts/mailbox/disponible/"
+        return self.client.get(url, {"local_part": local_part, "domain": self.domain.pk}).json()
+
+    def test_it_says_as_you_type_whether_the_address_is_free(self):
+        self.assertEqual(
+            self.available("pierre"),
+            {"ok": True, "message": "pierre@octopus-soignies.be est libre."},
+        )
+        deliver(create_pierre())
+        self.assertFalse(self.available("Pierre")["ok"])
+        self.assertIn("existe déjà", self.available("Pierre")["message"])
+        self.assertIn("sans espace", self.available("jean marc")["message"])
+
+    def test_it_gives_the_mailbox_page_the_delivery_to_follow(self):
+        job = create_pierre()
+        url = f"/admin/accounts/mailbox/{job.mailbox_id}/statut/"
+        self.assertEqual(self.client.get(url).json()["settled"], False)
+        deliver(job)
+        ProvisioningJob.objects.filter(pk=job.pk).update(sms_status="delivered")
+        state = self.client.get(url).json()
+        self.assertTrue(state["settled"])
+        self.assertTrue(state["text"].startswith("SMS remis le "))
+
+    def test_it_refuses_both_endpoints_without_a_second_factor(self):
+        job = create_pierre()
+        self.client.logout()
+        for url in (f"/admin/accounts/mailbox/{job.mailbox_id}/statut/",
+                    "/admin/accounts/mailbox/disponible/?local_part=x&domain=1"):  # fmt: skip
+            self.assertEqual(self.client.get(url).status_code, 302)

@@ -1,0 +1,37 @@
+"""What the admin's index shows first: requests, SMS not delivered, deliveries on their way."""
+
+from django.apps import apps
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Mailbox
+from provisioning import deliveries
+
+# deliveries.LAST_SMS key → how the index names it, and its tone when not zero
+QUESTIONS = {
+    "not_delivered": (_("SMS non remis"), "error"),
+    "failed": (_("Envois en échec"), "error"),
+    "in_flight": (_("Envois en attente ou en cours"), "waiting"),
+}
+
+
+def rows() -> list[dict]:
+    """One row a question: its count, its tone, and the list that answers it."""
+    counts = deliveries.with_last_job(Mailbox.objects.all()).aggregate(
+        **{key: Count("pk", filter=deliveries.LAST_SMS[key][1]) for key in QUESTIONS}
+    )
+    mailboxes = reverse("admin:accounts_mailbox_changelist")
+    found = [
+        (label, counts[key], tone, f"{mailboxes}?sms={key}")
+        for key, (label, tone) in QUESTIONS.items()
+    ]
+    if apps.is_installed("memberrequests"):
+        request_model = apps.get_model("memberrequests", "MemberRequest")
+        pending = request_model.objects.filter(status=request_model.Status.PENDING).count()
+        url = reverse("admin:memberrequests_memberrequest_changelist") + "?status__exact=pending"
+        found.insert(0, (_("Demandes des membres à traiter"), pending, "waiting", url))
+    return [
+        {"label": label, "count": count, "tone": tone if count else "ok", "url": url}
+        for label, count, tone, url in found
+    ]
