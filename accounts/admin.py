@@ -1,45 +1,39 @@
 """Admin for domains, members and mailboxes: actions call services and report in French."""
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, Q, Subquery
-from django.http import Http404, HttpResponseNotAllowed
+from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from audit.models import Action, Outcome
+from audit.services import Actor, audit_record
 from provisioning import deliveries, services
 from provisioning.exceptions import ProvisioningError
-from provisioning.models import SMS_DELIVERED, SMS_NOT_DELIVERED, JobState, ProvisioningJob
+from provisioning.models import ProvisioningJob
 
+from .admin_dns import DnsHealthAdminMixin
+from .admin_members import MemberAdmin  # noqa: F401 - registers the members' page
 from .forms import MailboxCreationForm
-from .models import Domain, Mailbox, Member
+from .models import Domain, Mailbox
 
 TONES = {"ok": "#1a7f37", "waiting": "#9a6700", "error": "#cf222e"}
 
 
 @admin.register(Domain)
-class DomainAdmin(admin.ModelAdmin):
-    list_display = ["name", "imap_host", "smtp_host", "webmail_url", "cloud_url"]
+class DomainAdmin(DnsHealthAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "imap_host", "smtp_host", "webmail_url", "cloud_url", "dns_health_link"]
+    readonly_fields = ["dns_health_link"]
     fieldsets = [
         (None, {"fields": ["name", "contact_email"]}),
         (_("Réception (IMAP)"), {"fields": ["imap_host", "imap_port", "imap_security"]}),
         (_("Envoi (SMTP)"), {"fields": ["smtp_host", "smtp_port", "smtp_security"]}),
         (_("Liens"), {"fields": ["webmail_url", "cloud_url"]}),
+        (_("DNS"), {"fields": ["mx_host", "dkim_selector", "dns_health_link"]}),
     ]
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
-    list_display = ["full_name", "personal_email", "phone"]
-    search_fields = ["full_name", "personal_email", "mailboxes__local_part"]
-
-    def has_add_permission(self, request):
-        return False  # members are created with their mailbox
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -69,33 +63,15 @@ class LastJobFilter(admin.SimpleListFilter):
 
     title = _("dernier SMS")
     parameter_name = "sms"
-    CHOICES = {
-        "delivered": (_("remis"), Q(last_sms_status__in=SMS_DELIVERED)),
-        "not_delivered": (_("non remis"), Q(last_sms_status__in=SMS_NOT_DELIVERED)),
-        "unconfirmed": (
-            _("envoyé, sans accusé de réception"),
-            Q(last_job_state=JobState.DONE)
-            & ~Q(last_sms_status__in=[*SMS_NOT_DELIVERED, *SMS_DELIVERED]),
-        ),
-        "failed": (_("échec de l'envoi"), Q(last_job_state=JobState.FAILED)),
-        "in_flight": (
-            _("en attente ou en cours"),
-            Q(last_job_state__in=[JobState.QUEUED, JobState.RUNNING]),
-        ),
-    }
+    CHOICES = deliveries.LAST_SMS
 
     def lookups(self, request, model_admin):
-        return [(key, label) for key, (label, _q) in self.CHOICES.items()]
+        return [(key, label) for key, (label, _condition) in self.CHOICES.items()]
 
     def queryset(self, request, queryset):
         if self.value() in self.CHOICES:
             return queryset.filter(self.CHOICES[self.value()][1])
         return queryset
-
-
-def _latest_job(field: str):
-    jobs = ProvisioningJob.objects.filter(mailbox=OuterRef("pk")).order_by("-created_at", "-pk")
-    return Subquery(jobs.values(field)[:1])
 
 
 @admin.register(Mailbox)
@@ -113,21 +89,25 @@ class MailboxAdmin(admin.ModelAdmin):
     actions = ["reset_password", "disable", "enable", "resend_confirmation"]
 
     class Media:
-        js = ["accounts/suggest_local_part.js"]
+        js = ["accounts/suggest_local_part.js", "accounts/mailbox_status.js"]
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                last_job_state=_latest_job("state"),
-                last_sms_status=_latest_job("sms_status"),
-                last_sms_sent_at=_latest_job("sms_sent_at"),
-                last_sms_status_at=_latest_job("sms_status_at"),
-                last_sms_error_code=_latest_job("sms_error_code"),
-                last_job_error=_latest_job("last_error"),
-            )
+        return deliveries.with_last_job(super().get_queryset(request))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Nothing on the page is edited by hand: the actions and the button change it.
+        read_only = {"show_save": False, "show_save_and_continue": False,
+                     "show_save_and_add_another": False}  # fmt: skip
+        return super().change_view(
+            request, object_id, form_url, {**read_only, **(extra_context or {})}
         )
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        default = Domain.objects.filter(name=settings.MAIL_DOMAIN).first()
+        if default is not None:
+            initial.setdefault("domain", default.pk)
+        return initial
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
@@ -160,11 +140,20 @@ class MailboxAdmin(admin.ModelAdmin):
             requested_by=request.user,
         )
         obj.pk, obj.member = job.mailbox.pk, job.mailbox.member
+        member = job.mailbox.member
+        audit_record(
+            actor=Actor.from_request(request), action=Action.MAILBOX_CREATE,
+            target=job.mailbox.address,
+            detail=f"membre {member.full_name}, GSM {member.phone}, email personnel "
+            f"{member.personal_email} ; envoi n°{job.pk}",
+        )  # fmt: skip
         obj.status = job.mailbox.status
         if job.adopted_row:
             messages.warning(
                 request, services.ADOPTED_ROW_WARNING.format(address=job.mailbox.address)
             )
+        if form.personal_email_warning:
+            messages.warning(request, form.personal_email_warning)
         messages.info(
             request,
             _("Le mot de passe de %(address)s est en cours d'envoi par SMS au %(phone)s.")
@@ -230,15 +219,26 @@ class MailboxAdmin(admin.ModelAdmin):
         job = obj.jobs.order_by("-created_at", "-pk").first()
         if job is None:
             return "—"
-        tone, text = deliveries.delivery_summary(
-            state=job.state,
-            sms_status=job.sms_status,
-            sent_at=job.sms_sent_at,
-            status_at=job.sms_status_at,
-            error_code=job.sms_error_code,
-            last_error=job.last_error,
+        tone, text, settled = deliveries.job_summary(job)
+        # mailbox_status.js keeps it current while the SMS is on its way.
+        return format_html(
+            '<strong id="sms-status" style="color:{}" data-url="{}" data-settled="{}">{}</strong>',
+            TONES[tone],
+            reverse("admin:accounts_mailbox_status", args=[obj.pk]),
+            "yes" if settled else "",
+            text,
         )
-        return format_html('<strong style="color:{}">{}</strong>', TONES[tone], text)
+
+    def status_view(self, request, object_id):
+        """The last delivery's state, for the mailbox page to follow without a reload."""
+        mailbox = self.get_object(request, object_id)
+        if mailbox is None:
+            raise Http404
+        job = mailbox.jobs.order_by("-created_at", "-pk").first()
+        if job is None:
+            return JsonResponse({"text": "—", "colour": TONES["waiting"], "settled": True})
+        tone, text, settled = deliveries.job_summary(job)
+        return JsonResponse({"text": text, "colour": TONES[tone], "settled": settled})
 
     def get_urls(self):
         resend = path(
@@ -246,7 +246,29 @@ class MailboxAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.resend_view),
             name="accounts_mailbox_resend",
         )
-        return [resend, *super().get_urls()]
+        status = path(
+            "<path:object_id>/statut/",
+            self.admin_site.admin_view(self.status_view),
+            name="accounts_mailbox_status",
+        )
+        available = path(
+            "disponible/",
+            self.admin_site.admin_view(self.available_view),
+            name="accounts_mailbox_available",
+        )
+        return [resend, status, available, *super().get_urls()]
+
+    def available_view(self, request):
+        """Checks the address as it is typed in the creation form (suggest_local_part.js)."""
+        if not self.has_add_permission(request):
+            raise Http404
+        domain = Domain.objects.filter(pk=request.GET.get("domain") or None).first()
+        if domain is None:
+            return JsonResponse({"ok": False, "message": ""})
+        local_part = request.GET.get("local_part", "")
+        problem = services.mailbox_address_problem(local_part=local_part, domain=domain)
+        address = f"{local_part.strip().lower()}@{domain.name}"
+        return JsonResponse({"ok": problem is None, "message": problem or f"{address} est libre."})
 
     def resend_view(self, request, object_id):
         """The mailbox page's button: the same as the list's reset action, for one address."""
@@ -260,17 +282,22 @@ class MailboxAdmin(admin.ModelAdmin):
 
     # --- actions ---
 
-    def _each(self, request, queryset, call, done_message):
+    def _each(self, request, queryset, call, done_message, action):
+        actor = Actor.from_request(request)
         for mailbox in queryset.select_related("domain", "member"):
+            record = {"actor": actor, "action": action, "target": mailbox.address}
             try:
                 outcome = call(mailbox)
             except ValidationError as exc:
                 self.message_user(request, " ".join(exc.messages), messages.WARNING)
+                audit_record(**record, outcome=Outcome.REFUSED, detail=" ".join(exc.messages))
             except ProvisioningError as exc:
                 self.message_user(request, f"{mailbox.address} : {exc.message}", messages.ERROR)
+                audit_record(**record, outcome=Outcome.ERROR, detail=exc.message)
             else:
                 text = outcome if isinstance(outcome, str) else None
                 self.message_user(request, text or done_message % {"address": mailbox.address})
+                audit_record(**record, detail="demande déjà en cours, rejointe" if text else "")
 
     @admin.action(description=_("Réinitialiser le mot de passe (nouveau SMS)"))
     def reset_password(self, request, queryset):
@@ -285,20 +312,21 @@ class MailboxAdmin(admin.ModelAdmin):
         self._each(
             request, queryset, reset,
             _("%(address)s : nouveau mot de passe en cours d'envoi par SMS."),
+            action=Action.PASSWORD_RESET,
         )  # fmt: skip
 
     @admin.action(description=_("Désactiver (plus de connexion possible)"))
     def disable(self, request, queryset):
         self._each(
             request, queryset, lambda m: services.mailbox_disable(mailbox=m),
-            _("%(address)s : désactivée."),
+            _("%(address)s : désactivée."), action=Action.MAILBOX_DISABLE,
         )  # fmt: skip
 
     @admin.action(description=_("Réactiver"))
     def enable(self, request, queryset):
         self._each(
             request, queryset, lambda m: services.mailbox_enable(mailbox=m),
-            _("%(address)s : réactivée."),
+            _("%(address)s : réactivée."), action=Action.MAILBOX_ENABLE,
         )  # fmt: skip
 
     @admin.action(description=_("Renvoyer l'email de confirmation"))
@@ -306,4 +334,5 @@ class MailboxAdmin(admin.ModelAdmin):
         self._each(
             request, queryset, lambda m: services.mailbox_confirmation_resend(mailbox=m),
             _("%(address)s : email de confirmation en cours d'envoi."),
+            action=Action.CONFIRMATION_RESEND,
         )  # fmt: skip

@@ -35,6 +35,18 @@ class Domain(models.Model):
         blank=True,
         help_text=_("Adresse indiquée aux membres qui ont une question."),
     )
+    mx_host = models.CharField(
+        _("serveur MX"),
+        max_length=253,
+        blank=True,
+        help_text=_("Le serveur qui reçoit le courrier d'Internet ; vide : le serveur SMTP."),
+    )
+    dkim_selector = models.CharField(
+        _("sélecteur DKIM"),
+        max_length=63,
+        blank=True,
+        help_text=_("Par exemple mail pour mail._domainkey ; sert au contrôle du DNS."),
+    )
 
     class Meta:
         verbose_name = _("domaine")
@@ -43,6 +55,11 @@ class Domain(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def mail_host(self) -> str:
+        """The host named by the MX: the receiving server, the SMTP server unless told."""
+        return (self.mx_host or self.smtp_host).strip().rstrip(".").lower()
 
 
 class Member(models.Model):
@@ -120,3 +137,33 @@ class Mailbox(models.Model):
     @property
     def address(self) -> str:
         return f"{self.local_part}@{self.domain.name}"
+
+
+class DnsLevel(models.TextChoices):
+    OK = "ok", _("correct")
+    WARNING = "warning", _("avertissement")
+    ERROR = "error", _("erreur")
+
+
+class DnsCheckState(models.Model):
+    """The last conclusive result of one DNS check of a domain; the daily alert compares to it."""
+
+    domain = models.ForeignKey(
+        Domain, on_delete=models.CASCADE, related_name="dns_states", verbose_name=_("domaine")
+    )
+    check_name = models.CharField(_("contrôle"), max_length=40)
+    level = models.CharField(_("état"), max_length=10, choices=DnsLevel.choices)
+    message = models.TextField(_("explication"), blank=True)
+    checked_at = models.DateTimeField(_("vérifié le"))
+    changed_at = models.DateTimeField(_("changé le"))
+
+    class Meta:
+        verbose_name = _("état d'un contrôle DNS")
+        verbose_name_plural = _("états des contrôles DNS")
+        ordering = ["domain", "check_name"]
+        constraints = [
+            models.UniqueConstraint("domain", "check_name", name="dns_check_state_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.domain} {self.check_name} : {self.get_level_display()}"

@@ -5,6 +5,7 @@ from pathlib import Path
 import dj_database_url
 import dj_email_url
 import pymysql
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -32,12 +33,17 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "phonenumber_field",
+    "axes",
+    "csp",
     "accounts",
     "provisioning",
+    "audit",
+    "memberrequests",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files without a separate server
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -46,6 +52,13 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a lockout flagged during the request into its page.
+    "axes.middleware.AxesMiddleware",
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out user or IP before the password
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "octopus_mail.urls"
@@ -116,6 +129,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 PHONENUMBER_DEFAULT_REGION = "BE"
 PHONENUMBER_DB_FORMAT = "E164"
@@ -135,6 +152,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 CELERY_BEAT_SCHEDULE = {
     "provisioning-sweep": {"task": "provisioning.sweep", "schedule": 60.0},
+    # DNS health of every domain, once a day (UTC); alerts only when a check gets worse.
+    "dns-watch": {"task": "provisioning.watch_dns", "schedule": crontab(hour=5, minute=17)},
 }
 
 # Provisioning jobs
@@ -155,6 +174,8 @@ TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID")
 TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 DNS_NAMESERVERS = env_list("DNS_NAMESERVERS")
+DNS_TIMEOUT = env_int("DNS_TIMEOUT", 3)  # seconds, for one server's answer
+DNS_LIFETIME = env_int("DNS_LIFETIME", 6)  # seconds, for one query, retries included
 
 # Email: EMAIL_URL (smtp://user:pass@host:587/?tls=True) or Django's EMAIL_* variables.
 _email_url = env_str("EMAIL_URL")
@@ -178,6 +199,56 @@ else:
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Octopus-Soignies <admin@octopus-soignies.be>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Security: the admin is a vault (see README, "Security") -----------------------------
+# Behind a reverse proxy that terminates TLS: how many proxies stand in front of the app.
+# Only then are X-Forwarded-For (client IP) and X-Forwarded-Proto (https) believed.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # a container's health probe speaks plain HTTP
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_HTTPONLY = True
+# A short admin session, gone when the browser closes.
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],  # the admin's colour hints are style attributes
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# Error pages and error emails hide passwords, tokens and credentials (octopus_mail/security.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "octopus_mail.security.ScrubbingExceptionReporterFilter"
+
+# Second factor (django-otp): the issuer shown by the authenticator app.
+OTP_TOTP_ISSUER = "Octopus-Soignies"
+
+# Throttling (django-axes): failed passwords and failed OTP tokens count alike, per user
+# and per IP; a lockout lasts AXES_COOLOFF_TIME hours after the last failure, or until a
+# superuser lifts it (admin « Tentatives d'accès », or `manage.py axes_reset`).
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_TIME", 1)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = False  # a password alone must not wipe the failed tokens
+AXES_CLIENT_IP_CALLABLE = "octopus_mail.security.client_ip"
+AXES_USERNAME_CALLABLE = "octopus_mail.security.attempted_username"
+AXES_LOCKOUT_CALLABLE = "octopus_mail.security.lockout_response"
+AXES_SENSITIVE_PARAMETERS = ["username", "password", "otp_token", "token", "csrfmiddlewaretoken"]
 
 LOGGING = {
     "version": 1,

@@ -3,9 +3,10 @@
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning
 from django.core.checks import register as register_check
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from . import mailschemas, mailserver
+from . import dns, mailschemas, mailserver
 from .exceptions import ProvisioningError
 
 DEVELOPMENT_SMS = {"provisioning.sms.console.SmsBackend", "provisioning.sms.filebased.SmsBackend"}
@@ -115,7 +116,24 @@ def broker(app_configs, **kwargs):
     return []
 
 
+def dns_settings(app_configs, **kwargs):
+    errors = []
+    try:
+        dns.parse_nameservers(settings.DNS_NAMESERVERS)
+    except ImproperlyConfigured as exc:
+        errors.append(Error(str(exc), id="provisioning.E020"))
+    if settings.DNS_TIMEOUT <= 0 or settings.DNS_LIFETIME < settings.DNS_TIMEOUT:
+        errors.append(
+            Error(
+                "DNS_TIMEOUT must be positive and DNS_LIFETIME at least DNS_TIMEOUT "
+                f"(now {settings.DNS_TIMEOUT} and {settings.DNS_LIFETIME}).",
+                id="provisioning.E021",
+            )
+        )
+    return errors
+
+
 def register() -> None:
-    for check in (sms_backend, mailserver_schema, broker):
+    for check in (sms_backend, mailserver_schema, broker, dns_settings):
         register_check(check)
     register_check(mailserver_table, Tags.database)

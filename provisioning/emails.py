@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
+from accounts.autoconfig import mobileconfig_url
+
 from .exceptions import PermanentError, TransientError
 
 logger = logging.getLogger(__name__)
@@ -25,6 +27,7 @@ def _context(mailbox) -> dict:
         "domain": domain,
         "masked_phone": mailbox.member.masked_phone,
         "contact": domain.contact_email or parseaddr(settings.DEFAULT_FROM_EMAIL)[1],
+        "mobileconfig_url": mobileconfig_url(mailbox),
     }
 
 
@@ -55,3 +58,46 @@ def send_member_email(*, kind: str, mailbox) -> None:
         raise TransientError(
             "Le serveur d'envoi des emails ne répond pas ; nouvel essai automatique."
         ) from None
+
+
+def send_member_change_notice(*, member, old: dict, new: dict, to: list[str]) -> None:
+    """Tell a member their phone or personal email changed (sent before the change is saved).
+
+    Phones appear masked, as in every email; the password never appears.
+    """
+    mailboxes = list(member.mailboxes.select_related("domain"))
+    contacts = [m.domain.contact_email for m in mailboxes if m.domain.contact_email]
+    context = {
+        "member": member,
+        "addresses": [mailbox.address for mailbox in mailboxes],
+        "old_phone": _masked(old.get("phone")),
+        "new_phone": _masked(new.get("phone")),
+        "old_email": old.get("personal_email"),
+        "new_email": new.get("personal_email"),
+        "contact": contacts[0] if contacts else parseaddr(settings.DEFAULT_FROM_EMAIL)[1],
+    }
+    subject = render_to_string("emails/member_changed_subject.txt", context).strip()
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()),
+        body=render_to_string("emails/member_changed_body.txt", context),
+        to=to,
+    )
+    html = render_to_string("emails/member_changed_body.html", context)
+    message.attach_alternative(html, "text/html")
+    try:
+        message.send()
+    except smtplib.SMTPRecipientsRefused:
+        raise PermanentError(f"le serveur d'envoi refuse l'adresse {', '.join(to)}") from None
+    except smtplib.SMTPAuthenticationError:
+        raise PermanentError("le serveur d'envoi refuse nos identifiants (EMAIL_URL)") from None
+    except (smtplib.SMTPException, OSError) as exc:
+        logger.warning("member notice not sent: %s", type(exc).__name__)
+        raise TransientError("le serveur d'envoi des emails ne répond pas") from None
+
+
+def _masked(phone) -> str | None:
+    if not phone:
+        return None
+    from accounts.models import Member  # the gateway needs only the masking rule
+
+    return Member(phone=phone).masked_phone

@@ -8,6 +8,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -24,6 +25,7 @@ from .models import EMAIL_STEP, PASSWORD_STEP, EmailStatus, ProvisioningJob, Ste
 
 logger = logging.getLogger(__name__)
 Status = Mailbox.Status
+FULL_NAME_MAX = Member._meta.get_field("full_name").max_length
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ def mailbox_validate(
     cleaned: dict = {"domain": domain, "full_name": " ".join((full_name or "").split())}
     if not cleaned["full_name"]:
         errors["full_name"] = ["Indiquez le nom complet du membre."]
+    elif len(cleaned["full_name"]) > FULL_NAME_MAX:
+        errors["full_name"] = [f"Le nom compte plus de {FULL_NAME_MAX} caractères."]
     checks = {
         "local_part": lambda: _available_local_part(local_part, domain),
         "personal_email": lambda: normalize_personal_email(personal_email or ""),
@@ -84,11 +88,22 @@ def mailbox_validate(
     return cleaned
 
 
+def mailbox_address_problem(*, local_part: str, domain: Domain) -> str | None:
+    """What is wrong with this address for a new mailbox, in French; None when it is free."""
+    try:
+        _available_local_part(local_part, domain)
+    except ValidationError as exc:
+        return " ".join(exc.messages)
+    return None
+
+
 def _available_local_part(local_part: str, domain: Domain) -> str:
     # Addresses are case-insensitive: "Pierre" is "pierre", and collides with it.
     value = (local_part or "").strip().lower()
     validate_local_part(value)
-    if Mailbox.objects.filter(domain=domain, local_part__iexact=value).exists():
+    # Lower() matches the unique index on (lower(local_part), domain): no table scan.
+    taken = Mailbox.objects.annotate(lowered=Lower("local_part"))
+    if taken.filter(domain=domain, lowered=value).exists():
         raise ValidationError(f"L'adresse {value}@{domain.name} existe déjà.", code="taken")
     return value
 

@@ -7,7 +7,7 @@ starts with a compare-and-set claim, so a redelivered message is a no-op.
 from celery import shared_task
 from django.conf import settings
 
-from . import deliveries, services
+from . import deliveries, dnswatch, services
 from .exceptions import TransientError
 
 _RETRY = {
@@ -44,3 +44,15 @@ def redact_sms(job_id: int) -> None:
 @shared_task(name="provisioning.alert_sms_failure", **_RETRY)
 def alert_sms_failure(job_id: int) -> None:
     deliveries.job_alert_sms_failure(job_id=job_id)
+
+
+@shared_task(
+    name="provisioning.watch_dns",
+    ignore_result=True,
+    autoretry_for=(TransientError,),  # the alert email could not leave: the states are unchanged
+    retry_backoff=settings.PROVISIONING_RETRY_BACKOFF,
+    retry_backoff_max=settings.PROVISIONING_RETRY_BACKOFF_MAX,
+    max_retries=3,
+)
+def watch_dns() -> None:
+    dnswatch.domains_watch_dns()
