@@ -21,6 +21,7 @@ from .validators import normalize_personal_email, parse_mobile_phone
 
 logger = logging.getLogger(__name__)
 NOTIFIED_FIELDS = ("phone", "personal_email")
+FULL_NAME_MAX = Member._meta.get_field("full_name").max_length
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ def member_validate(*, full_name: str, personal_email: str, phone) -> dict:
     cleaned: dict = {"full_name": " ".join((full_name or "").split())}
     if not cleaned["full_name"]:
         errors["full_name"] = ["Indiquez le nom complet du membre."]
+    elif len(cleaned["full_name"]) > FULL_NAME_MAX:
+        errors["full_name"] = [f"Le nom compte plus de {FULL_NAME_MAX} caractères."]
     checks = {
         "personal_email": lambda: normalize_personal_email(personal_email or ""),
         "phone": lambda: parse_mobile_phone(phone),

@@ -4,16 +4,12 @@ Gateway to SMTP, like provisioning.emails: failures become TransientError or Per
 """
 
 import logging
-import smtplib
 from email.utils import parseaddr
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
-
-from provisioning.exceptions import PermanentError, TransientError
 
 logger = logging.getLogger(__name__)
 
@@ -59,26 +55,3 @@ def build_arrival_email(*, member_request, recipients: list[str]) -> EmailMultiA
     return _render("request_arrived", context, to=recipients, html=False)
 
 
-def administrators_emails() -> list[str]:
-    return list(
-        get_user_model()
-        .objects.filter(is_active=True, is_staff=True)
-        .exclude(email="")
-        .values_list("email", flat=True)
-    )
-
-
-def send(message: EmailMultiAlternatives) -> None:
-    try:
-        message.send()
-    except smtplib.SMTPRecipientsRefused:
-        raise PermanentError(
-            f"Le serveur d'envoi refuse l'adresse {', '.join(message.to)}."
-        ) from None
-    except smtplib.SMTPAuthenticationError:
-        raise PermanentError("Le serveur d'envoi refuse nos identifiants (EMAIL_URL).") from None
-    except (smtplib.SMTPException, OSError) as exc:
-        logger.warning("request email not sent: %s", type(exc).__name__)
-        raise TransientError(
-            "Le serveur d'envoi des emails ne répond pas ; nouvel essai automatique."
-        ) from None

@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.forms import suggest_local_part
 from accounts.models import Domain, Mailbox
 from accounts.validators import normalize_personal_email, parse_mobile_phone
+from provisioning import emails as provisioning_emails
 from provisioning import services as provisioning
 from provisioning.exceptions import PermanentError, ProvisioningError
 
@@ -249,7 +250,7 @@ def member_request_send_confirmation(*, request_id: int) -> None:
 
 def member_request_notify_administrators(*, request_id: int) -> None:
     member_request = _open_request(request_id, Status.PENDING)
-    recipients = emails.administrators_emails()
+    recipients = provisioning_emails.staff_addresses()
     if member_request is None or not recipients:
         return
     _send(emails.build_arrival_email(member_request=member_request, recipients=recipients))
@@ -270,7 +271,7 @@ def _open_request(request_id: int, status: str) -> MemberRequest | None:
 
 def _send(message) -> None:
     try:
-        emails.send(message)
+        provisioning_emails.send(message)
     except PermanentError as exc:
         logger.error("request email given up: %s", exc.message)  # a retry cannot help
 

@@ -7,16 +7,13 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Q, Subquery
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.translation import gettext_lazy as _
 
-from . import sms
+from . import emails, sms
 from .exceptions import PermanentError, TransientError
 from .models import (
     SMS_DELIVERED,
@@ -186,15 +183,6 @@ def job_alert_sms_failure(*, job_id: int) -> None:
     job = ProvisioningJob.objects.select_related("mailbox__domain", "mailbox__member").get(
         pk=job_id
     )
-    recipients = list(
-        get_user_model()
-        .objects.filter(is_active=True, is_staff=True)
-        .exclude(email="")
-        .values_list("email", flat=True)
-    )
-    if not recipients:
-        logger.warning("job %s: SMS not delivered, and no administrator has an email", job_id)
-        return
     context = {
         "job": job,
         "mailbox": job.mailbox,
@@ -202,12 +190,5 @@ def job_alert_sms_failure(*, job_id: int) -> None:
         "url": settings.PUBLIC_BASE_URL
         + reverse("admin:accounts_mailbox_change", args=[job.mailbox_id]),
     }
-    try:
-        send_mail(
-            subject=render_to_string("emails/sms_failed_subject.txt", context).strip(),
-            message=render_to_string("emails/sms_failed_body.txt", context),
-            from_email=None,
-            recipient_list=recipients,
-        )
-    except OSError as exc:
-        raise TransientError("Le serveur d'envoi des emails ne répond pas.") from exc
+    if not emails.send_to_staff(template="sms_failed", context=context):
+        logger.warning("job %s: SMS not delivered, and no administrator has an email", job_id)

@@ -12,17 +12,13 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import DnsCheckState, DnsLevel, Domain
 
-from . import dnschecks
-from .exceptions import TransientError
+from . import dnschecks, emails
 
 logger = logging.getLogger(__name__)
 
@@ -76,15 +72,6 @@ def _remember(changes: list[Change], now) -> None:
 
 
 def _alert(worse: list[Change]) -> None:
-    recipients = list(
-        get_user_model()
-        .objects.filter(is_active=True, is_staff=True)
-        .exclude(email="")
-        .values_list("email", flat=True)
-    )
-    if not recipients:
-        logger.warning("%d DNS check(s) got worse, and no administrator has an email", len(worse))
-        return
     domains = sorted({change.domain.pk: change.domain for change in worse}.values(), key=str)
     context = {
         "changes": worse,
@@ -98,12 +85,5 @@ def _alert(worse: list[Change]) -> None:
             for domain in domains
         ],
     }
-    try:
-        send_mail(
-            subject=" ".join(render_to_string("emails/dns_alert_subject.txt", context).split()),
-            message=render_to_string("emails/dns_alert_body.txt", context),
-            from_email=None,
-            recipient_list=recipients,
-        )
-    except OSError as exc:  # smtplib's errors are OSErrors
-        raise TransientError("Le serveur d'envoi des emails ne répond pas.") from exc
+    if not emails.send_to_staff(template="dns_alert", context=context):
+        logger.warning("%d DNS check(s) got worse, and no administrator has an email", len(worse))

@@ -8,7 +8,8 @@ import smtplib
 from email.utils import parseaddr
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from accounts.autoconfig import mobileconfig_url
@@ -44,20 +45,51 @@ def build_member_email(*, kind: str, mailbox) -> EmailMultiAlternatives:
 
 
 def send_member_email(*, kind: str, mailbox) -> None:
-    message = build_member_email(kind=kind, mailbox=mailbox)
+    send(build_member_email(kind=kind, mailbox=mailbox))
+
+
+def send(message: EmailMessage) -> None:
+    """Send one message; SMTP's failures as PermanentError or TransientError, in French."""
     try:
         message.send()
     except smtplib.SMTPRecipientsRefused:
         raise PermanentError(
-            f"Le serveur d'envoi refuse l'adresse personnelle {mailbox.member.personal_email}."
+            f"Le serveur d'envoi refuse l'adresse {', '.join(message.to)}."
         ) from None
     except smtplib.SMTPAuthenticationError:
         raise PermanentError("Le serveur d'envoi refuse nos identifiants (EMAIL_URL).") from None
-    except (smtplib.SMTPException, OSError) as exc:
-        logger.warning("email to member not sent: %s", type(exc).__name__)
+    except (smtplib.SMTPException, OSError) as exc:  # timeouts and refusals are OSErrors
+        logger.warning("email not sent: %s", type(exc).__name__)
         raise TransientError(
             "Le serveur d'envoi des emails ne répond pas ; nouvel essai automatique."
         ) from None
+
+
+def staff_addresses() -> list[str]:
+    """The administrators who receive alerts: active staff users with an email address."""
+    return list(
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+    )
+
+
+def send_to_staff(*, template: str, context: dict) -> bool:
+    """Render `emails/<template>_subject.txt` and `_body.txt` for the administrators;
+    False when none has an email address."""
+    recipients = staff_addresses()
+    if not recipients:
+        return False
+    subject = render_to_string(f"emails/{template}_subject.txt", context)
+    send(
+        EmailMessage(
+            subject=" ".join(subject.split()),
+            body=render_to_string(f"emails/{template}_body.txt", context),
+            to=recipients,
+        )
+    )
+    return True
 
 
 def send_member_change_notice(*, member, old: dict, new: dict, to: list[str]) -> None:

@@ -13,11 +13,8 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Domain, Mailbox, Member
-from accounts.validators import (
-    normalize_personal_email,
-    parse_mobile_phone,
-    validate_local_part,
-)
+from accounts.services import member_validate
+from accounts.validators import validate_local_part
 
 from . import deliveries, emails, mailserver, passwords, sms
 from .exceptions import PermanentError, ProvisioningError, TransientError
@@ -25,7 +22,6 @@ from .models import EMAIL_STEP, PASSWORD_STEP, EmailStatus, ProvisioningJob, Ste
 
 logger = logging.getLogger(__name__)
 Status = Mailbox.Status
-FULL_NAME_MAX = Member._meta.get_field("full_name").max_length
 
 
 @dataclass(frozen=True)
@@ -68,21 +64,17 @@ def mailbox_validate(
 ) -> dict:
     """Every field checked before anything is written; errors keyed by field, in French."""
     errors: dict[str, list[str]] = {}
-    cleaned: dict = {"domain": domain, "full_name": " ".join((full_name or "").split())}
-    if not cleaned["full_name"]:
-        errors["full_name"] = ["Indiquez le nom complet du membre."]
-    elif len(cleaned["full_name"]) > FULL_NAME_MAX:
-        errors["full_name"] = [f"Le nom compte plus de {FULL_NAME_MAX} caractères."]
-    checks = {
-        "local_part": lambda: _available_local_part(local_part, domain),
-        "personal_email": lambda: normalize_personal_email(personal_email or ""),
-        "phone": lambda: parse_mobile_phone(phone),
-    }
-    for field, check in checks.items():
-        try:
-            cleaned[field] = check()
-        except ValidationError as exc:
-            errors[field] = exc.messages
+    cleaned: dict = {"domain": domain}
+    try:
+        cleaned.update(
+            member_validate(full_name=full_name, personal_email=personal_email, phone=phone)
+        )
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    try:
+        cleaned["local_part"] = _available_local_part(local_part, domain)
+    except ValidationError as exc:
+        errors["local_part"] = exc.messages
     if errors:
         raise ValidationError(errors)
     return cleaned

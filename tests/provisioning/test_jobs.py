@@ -373,4 +373,4 @@ class SendEmailTests(JobTestCase):
         with mock.patch("provisioning.emails.EmailMultiAlternatives.send", side_effect=refused):
             job = send_email(self.job)  # no exception: no retry
         self.assertEqual((job.state, job.email_status), ("done", "failed"))
-        self.assertIn("refuse l'adresse personnelle pierre@example.org", job.last_error)
+        self.assertIn("refuse l'adresse pierre@example.org", job.last_error)
