@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
@@ -27,6 +28,8 @@ TONES = {"ok": "#1a7f37", "waiting": "#9a6700", "error": "#cf222e"}
 class DomainAdmin(DnsHealthAdminMixin, admin.ModelAdmin):
     list_display = ["name", "imap_host", "smtp_host", "webmail_url", "cloud_url", "dns_health_link"]
     readonly_fields = ["dns_health_link"]
+    # A link typed without its scheme is https (Django 6's default, without the warning).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["name", "contact_email"]}),
         (_("Réception (IMAP)"), {"fields": ["imap_host", "imap_port", "imap_security"]}),

@@ -102,7 +102,6 @@ DATABASE_ROUTERS = ["octopus_mail.routers.MailserverRouter"]
 # MariaDB/MySQL (mysql://...) through PyMySQL, pure Python: no client library to compile.
 pymysql.install_as_MySQLdb()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6's default: a URL typed without scheme is https
 
 MAILSERVER_SCHEMA = env_str("MAILSERVER_SCHEMA", "ispmail")
 MAILSERVER_PASSWORD_SCHEME = env_str("MAILSERVER_PASSWORD_SCHEME", "SHA512-CRYPT").upper()
