@@ -57,6 +57,10 @@ class Redaction(models.TextChoices):
     FAILED = "failed", _("effacement impossible")
 
 
+# Seconds a retry's message may come early (clocks, the broker's ETA): it still claims.
+RETRY_CLOCK_TOLERANCE = 1
+
+
 @dataclass(frozen=True)
 class Step:
     """The columns one step of a job moves: the password delivery, or the email after it.
@@ -89,10 +93,18 @@ class JobQuerySet(models.QuerySet):
         return self.filter(state__in=[JobState.QUEUED, JobState.RUNNING])
 
     def claim(self, pk: int, step: Step):
-        """Compare-and-set queued → running; the job with its token, or None if not ours."""
+        """Compare-and-set queued → running; the job with its token, or None if not ours.
+
+        A job waiting out a retry's backoff is not claimable before its time, whatever
+        message rings: after a timeout the first SMS may still be on its way at Twilio,
+        and a new password sent meanwhile could arrive before it (invariant 2).
+        """
         now = timezone.now()
         token = uuid.uuid4()
-        updated = self.filter(pk=pk, **{step.status: step.queued}).update(
+        due = Q(next_attempt_at__isnull=True) | Q(
+            next_attempt_at__lte=now + timedelta(seconds=RETRY_CLOCK_TOLERANCE)
+        )
+        updated = self.filter(due, pk=pk, **{step.status: step.queued}).update(
             **{step.status: step.running, step.attempts: F(step.attempts) + 1},
             claimed_at=now,
             claim_token=token,

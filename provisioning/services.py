@@ -315,6 +315,13 @@ def jobs_sweep() -> dict[str, int]:
     return rung
 
 
+def job_retry_countdown(*, job_id: int) -> float:
+    """Seconds until the job's next attempt is due (its retry message's countdown)."""
+    due = ProvisioningJob.objects.filter(pk=job_id).values_list("next_attempt_at", flat=True)
+    moment = due.first()
+    return max(0.0, (moment - timezone.now()).total_seconds()) if moment else 0.0
+
+
 def _attempt(job: ProvisioningJob, step: Step, work):
     """(True, result) when `work` succeeds; (False, None) once its failure is on the job.
 
@@ -336,7 +343,7 @@ def _retry_or_fail(job: ProvisioningJob, step: Step, exc: TransientError) -> boo
     if attempts >= settings.PROVISIONING_MAX_ATTEMPTS:
         _fail(job, step, f"Abandon après {attempts} tentatives : {exc.message}")
         return False
-    # The same formula as the task's retry_backoff, so the sweep waits for the retry.
+    # Celery's own backoff formula; the task's retry message is scheduled for this time.
     delay = get_exponential_backoff_interval(
         settings.PROVISIONING_RETRY_BACKOFF,
         attempts - 1,

@@ -21,14 +21,25 @@ _RETRY = {
 }
 
 
-@shared_task(name="provisioning.deliver_password", **_RETRY)
-def deliver_password(job_id: int) -> None:
-    services.job_deliver_password(job_id=job_id)
+# The job steps keep their own attempts and due time in the database; the retry message
+# is scheduled for that time (a message rung by the sweep counts its retries from zero).
+_STEP = {"bind": True, "ignore_result": True, "acks_late": True, "max_retries": None}
 
 
-@shared_task(name="provisioning.send_job_email", **_RETRY)
-def send_job_email(job_id: int) -> None:
-    services.job_send_email(job_id=job_id)
+@shared_task(name="provisioning.deliver_password", **_STEP)
+def deliver_password(self, job_id: int) -> None:
+    try:
+        services.job_deliver_password(job_id=job_id)
+    except TransientError as exc:
+        raise self.retry(exc=exc, countdown=services.job_retry_countdown(job_id=job_id)) from exc
+
+
+@shared_task(name="provisioning.send_job_email", **_STEP)
+def send_job_email(self, job_id: int) -> None:
+    try:
+        services.job_send_email(job_id=job_id)
+    except TransientError as exc:
+        raise self.retry(exc=exc, countdown=services.job_retry_countdown(job_id=job_id)) from exc
 
 
 @shared_task(name="provisioning.sweep", ignore_result=True)
