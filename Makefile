@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1:8000
 
-.PHONY: install run test lint migrate clean constraints
+.PHONY: install run test lint migrate clean constraints bench
 
 install: $(VENV)/.installed locale/en/LC_MESSAGES/django.mo
 
@@ -31,6 +31,14 @@ run: migrate
 
 test: install
 	$(PY) -m pytest
+
+# Benchmarks and fault drills (bench/, needs the services `make test` needs): prints the
+# figures and writes bench/RESULTS.md in about five minutes. BENCH_N=10000 and friends (see
+# bench/README.md) scale them up.
+BENCH_N ?= 500
+BENCH_PROFILE_N ?= 150
+bench: install
+	BENCH_N=$(BENCH_N) BENCH_PROFILE_N=$(BENCH_PROFILE_N) $(PY) bench/run_all.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -298,6 +298,10 @@ class ProvisioningJob(models.Model):
             ),
         ]
         indexes = [
+            # A mailbox's latest job: the list's columns and filters, the index's counts.
+            models.Index(
+                "mailbox", F("created_at").desc(), F("id").desc(), name="job_latest_per_mailbox"
+            ),
             models.Index(fields=["state", "updated_at"], name="job_state_updated"),
             models.Index(fields=["email_status", "updated_at"], name="job_email_updated"),
         ]

@@ -3,14 +3,19 @@
 Start it in setUpClass (`start()` returns the base URL for TWILIO_API_BASE_URL), `reset()`
 it in setUp, and read what it received in `requests` (every request) and `messages` (the
 messages it accepted, by sid). `fail_next()` and `stall_next()` script the next answers.
+For load and fault drills (bench/): `refuse_numbers()` makes it refuse some recipients as
+Twilio does (21211), and `misbehave()` answers a share of all calls with errors or stalls,
+drawn from a seeded `random.Random`.
 """
 
 import base64
 import binascii
 import hashlib
 import json
+import random
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -27,6 +32,7 @@ API = "/2010-04-01"
 MESSAGES_PATH = re.compile(
     rf"^{API}/Accounts/(?P<account>[^/]+)/Messages(?:/(?P<sid>[^/]+))?\.json$"
 )
+INVALID_NUMBER = "The 'To' number is not a valid phone number."
 HTML_PAGE = "<html><body><h1>502 Bad Gateway</h1></body></html>"
 # Twilio's own codes and texts for the errors the double makes up by itself.
 DEFAULT_ERRORS = {
@@ -48,6 +54,26 @@ def error_body(status: int, code: int | None = None, message: str | None = None)
         "more_info": f"https://www.twilio.com/docs/errors/{code}",
         "status": status,
     }
+
+
+@dataclass(frozen=True)
+class _Chaos:
+    """Probabilistic faults: a share of answers are errors, another share stalls."""
+
+    rng: random.Random
+    error_rate: float
+    error_statuses: tuple[int, ...]
+    stall_rate: float
+    stall_seconds: float
+
+    def draw(self) -> "_Scripted | None":
+        roll = self.rng.random()
+        if roll < self.error_rate:
+            status = self.rng.choice(self.error_statuses)
+            return _Scripted(status, error_body(status))
+        if roll < self.error_rate + self.stall_rate:
+            return _Scripted(delay=self.stall_seconds)
+        return None
 
 
 @dataclass(frozen=True)
@@ -101,7 +127,10 @@ class FakeTwilio:
             self.requests: list[dict] = []
             self.messages: dict[str, dict] = {}
             self.callbacks: dict[str, str] = {}  # sid → the StatusCallback URL it was sent with
+            self.accepted_at: dict[str, float] = {}  # sid → time.monotonic() of its creation
             self._script: list[_Scripted] = []
+            self._refused: dict[str, tuple[int, str]] = {}  # number → (Twilio code, message)
+            self._chaos: _Chaos | None = None
 
     # --- scripting ----------------------------------------------------------------------
 
@@ -121,6 +150,31 @@ class FakeTwilio:
         """Answer the next requests with an HTML page, as a proxy in front of Twilio might."""
         with self._lock:
             self._script += [_Scripted(status, HTML_PAGE)] * times
+
+    def refuse_numbers(self, numbers, code: int = 21211, message: str = INVALID_NUMBER) -> None:
+        """Refuse messages to these numbers (E.164) with HTTP 400 and this Twilio code."""
+        with self._lock:
+            self._refused.update({number: (code, message) for number in numbers})
+
+    def misbehave(
+        self,
+        *,
+        error_rate: float = 0.0,
+        error_statuses: tuple[int, ...] = (429, 503),
+        stall_rate: float = 0.0,
+        stall_seconds: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        """From now on answer a share of calls with an error, and stall another share.
+
+        A stalled call is answered normally after `stall_seconds` (past the client's timeout,
+        the message is accepted all the same: the outcome the client saw was unknown).
+        Scripted answers (`fail_next`, `stall_next`) come first; `reset()` ends this mode.
+        """
+        with self._lock:
+            self._chaos = _Chaos(
+                random.Random(seed), error_rate, tuple(error_statuses), stall_rate, stall_seconds
+            )
 
     # --- status callbacks, as Twilio posts them -------------------------------------------
 
@@ -168,8 +222,18 @@ class FakeTwilio:
     ) -> tuple | None:
         """(status, JSON body or HTML text) for one request, or None to drop it unanswered."""
         with self._lock:
-            self.requests.append({"method": method, "path": path, "auth": auth, "form": form})
+            self.requests.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "auth": auth,
+                    "form": form,
+                    "received_at": time.monotonic(),
+                }
+            )
             scripted = self._script.pop(0) if self._script else None
+            if scripted is None and self._chaos is not None:
+                scripted = self._chaos.draw()
             wake = self._wake
         if scripted and scripted.delay and wake.wait(scripted.delay):
             return None  # reset() or stop() while stalled: the test that asked is over
@@ -201,6 +265,8 @@ class FakeTwilio:
         if not (form.get("From") or service):
             return 400, error_body(400, 21603, "A 'From' phone number is required.")
         with self._lock:
+            if form["To"] in self._refused:
+                return 400, error_body(400, *self._refused[form["To"]])
             number = len(self.messages) + 1
             digest = hashlib.sha256(f"{self.account_sid}/{number}".encode()).hexdigest()
             sid = f"SM{digest[:32]}"
@@ -231,6 +297,7 @@ class FakeTwilio:
             }
             self.callbacks[sid] = form.get("StatusCallback", "")
             self.messages[sid] = message
+            self.accepted_at[sid] = time.monotonic()
         return 201, message
 
     def _update(self, sid: str, form: dict, path: str) -> tuple[int, dict]:
