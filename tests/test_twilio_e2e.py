@@ -5,16 +5,14 @@ import io
 
 from django.core import mail
 from django.core.management import call_command
-from django.test import LiveServerTestCase, override_settings
+from django.test import LiveServerTestCase
 
 from provisioning import tasks
 from provisioning.models import ProvisioningJob
 from provisioning.sms.base import fits_one_segment
 
 from .base import login_with_otp, make_verified_admin, the_domain
-from .fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
-
-SENDER = "OCTOPUS"
+from .fakes.twilio_api import SENDER, FakeTwilio
 
 
 class TwilioAcceptanceTests(LiveServerTestCase):
@@ -29,17 +27,7 @@ class TwilioAcceptanceTests(LiveServerTestCase):
 
     def setUp(self):
         self.twilio.reset()
-        self.enterContext(
-            override_settings(
-                SMS_BACKEND="provisioning.sms.twilio.SmsBackend",
-                TWILIO_API_BASE_URL=self.twilio.base_url,
-                TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-                TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-                TWILIO_FROM=SENDER,
-                TWILIO_MESSAGING_SERVICE_SID="",
-                PUBLIC_BASE_URL=self.live_server_url,
-            )
-        )
+        self.enterContext(self.twilio.settings(PUBLIC_BASE_URL=self.live_server_url))
         the_domain()
         self.admin, self.device, self.tokens = make_verified_admin()
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.staticfiles.testing import StaticLiveServerTestCase
-from django.test import override_settings
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -20,7 +19,7 @@ from provisioning.models import ProvisioningJob
 
 from ..base import ADMIN_PASSWORD, the_domain, totp_token
 from ..celeryworker import broker, worker_thread
-from ..fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from ..fakes.twilio_api import FakeTwilio
 from ..services import require_binary, require_redis, unavailable
 
 CHROMIUM = "/usr/bin/chromium"
@@ -62,13 +61,7 @@ class BrowserTestCase(StaticLiveServerTestCase):
 
     def setUp(self):
         self.enterContext(
-            override_settings(
-                SMS_BACKEND="provisioning.sms.twilio.SmsBackend",
-                TWILIO_API_BASE_URL=self.twilio.base_url,
-                TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-                TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-                TWILIO_FROM="OCTOPUS",
-                TWILIO_MESSAGING_SERVICE_SID="",
+            self.twilio.settings(
                 PUBLIC_BASE_URL=self.live_server_url,
                 CELERY_BROKER_URL=REDIS_URL,
                 SECURE_SSL_REDIRECT=False,

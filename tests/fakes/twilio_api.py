@@ -28,6 +28,7 @@ from twilio.request_validator import RequestValidator
 
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+SENDER = "OCTOPUS"  # an alphanumeric sender ID, as Belgium allows
 API = "/2010-04-01"
 MESSAGES_PATH = re.compile(
     rf"^{API}/Accounts/(?P<account>[^/]+)/Messages(?:/(?P<sid>[^/]+))?\.json$"
@@ -118,6 +119,22 @@ class FakeTwilio:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+    def settings(self, **extra):
+        """override_settings pointing the real Twilio backend at this double, plus `extra`."""
+        from django.test import override_settings
+
+        return override_settings(
+            **{
+                "SMS_BACKEND": "provisioning.sms.twilio.SmsBackend",
+                "TWILIO_API_BASE_URL": self.base_url,
+                "TWILIO_ACCOUNT_SID": self.account_sid,
+                "TWILIO_AUTH_TOKEN": self.auth_token,
+                "TWILIO_FROM": SENDER,
+                "TWILIO_MESSAGING_SERVICE_SID": "",
+                **extra,
+            }
+        )
 
     def reset(self) -> None:
         """Forget requests, messages and scripts; a request still stalled is dropped."""

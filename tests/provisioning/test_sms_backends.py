@@ -197,16 +197,7 @@ class TwilioTestCase(SimpleTestCase):
 
     def setUp(self):
         self.twilio.reset()
-        self.enterContext(
-            override_settings(
-                TWILIO_API_BASE_URL=self.twilio.base_url,
-                TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-                TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-                TWILIO_FROM=SENDER,
-                TWILIO_MESSAGING_SERVICE_SID="",
-                SMS_TIMEOUT=5,
-            )
-        )
+        self.enterContext(self.twilio.settings(TWILIO_FROM=SENDER, SMS_TIMEOUT=5))
         # A proxy set in the environment must not take the loopback requests elsewhere.
         self.enterContext(mock.patch.dict(os.environ, {"NO_PROXY": "127.0.0.1"}))
 

@@ -17,12 +17,11 @@ from ..base import (
     login_with_otp,
     make_verified_admin,
 )
-from ..fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from ..fakes.twilio_api import SENDER, FakeTwilio
 from .doubles import published_tasks, task_calls
 
 PUBLIC = "https://admin.octopus-soignies.be"
 WEBHOOK = "/webhooks/twilio/status/"
-SENDER = "OCTOPUS"
 
 
 class TwilioStatusTestCase(OctopusTestCase):
@@ -36,17 +35,7 @@ class TwilioStatusTestCase(OctopusTestCase):
     def setUp(self):
         super().setUp()
         self.twilio.reset()
-        self.enterContext(
-            override_settings(
-                SMS_BACKEND="provisioning.sms.twilio.SmsBackend",
-                TWILIO_API_BASE_URL=self.twilio.base_url,
-                TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-                TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-                TWILIO_FROM=SENDER,
-                TWILIO_MESSAGING_SERVICE_SID="",
-                PUBLIC_BASE_URL=PUBLIC,
-            )
-        )
+        self.enterContext(self.twilio.settings(PUBLIC_BASE_URL=PUBLIC))
         self.admin, self.device, self.tokens = make_verified_admin()
         self.job = deliver(create_pierre())
 
