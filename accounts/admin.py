@@ -10,9 +10,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from audit.models import Action, Outcome
-from audit.services import Actor, audit_record
-from provisioning import deliveries, services
+from audit.services import Actor
+from provisioning import selectors, services
 from provisioning.exceptions import ProvisioningError
 from provisioning.models import ProvisioningJob
 
@@ -66,7 +65,7 @@ class LastJobFilter(admin.SimpleListFilter):
 
     title = _("dernier SMS")
     parameter_name = "sms"
-    CHOICES = deliveries.LAST_SMS
+    CHOICES = selectors.LAST_SMS
 
     def lookups(self, request, model_admin):
         return [(key, label) for key, (label, _condition) in self.CHOICES.items()]
@@ -95,7 +94,7 @@ class MailboxAdmin(admin.ModelAdmin):
         js = ["accounts/suggest_local_part.js", "accounts/mailbox_status.js"]
 
     def get_queryset(self, request):
-        return deliveries.with_last_job(super().get_queryset(request))
+        return selectors.with_last_job(super().get_queryset(request))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # Nothing on the page is edited by hand: the actions and the button change it.
@@ -134,33 +133,23 @@ class MailboxAdmin(admin.ModelAdmin):
         if change:
             return super().save_model(request, obj, form, change)
         data = form.cleaned_data
-        job = services.mailbox_create(
+        outcome = services.mailbox_create(
             local_part=data["local_part"],
             domain=data["domain"],
             full_name=data["full_name"],
             personal_email=data["personal_email"],
             phone=data["phone"],
-            requested_by=request.user,
+            actor=Actor.from_request(request),
         )
-        obj.pk, obj.member = job.mailbox.pk, job.mailbox.member
-        member = job.mailbox.member
-        audit_record(
-            actor=Actor.from_request(request), action=Action.MAILBOX_CREATE,
-            target=job.mailbox.address,
-            detail=f"membre {member.full_name}, GSM {member.phone}, email personnel "
-            f"{member.personal_email} ; envoi n°{job.pk}",
-        )  # fmt: skip
-        obj.status = job.mailbox.status
-        if job.adopted_row:
-            messages.warning(
-                request, services.ADOPTED_ROW_WARNING.format(address=job.mailbox.address)
-            )
-        if form.personal_email_warning:
-            messages.warning(request, form.personal_email_warning)
+        mailbox = outcome.mailbox
+        obj.pk, obj.member, obj.status = mailbox.pk, mailbox.member, mailbox.status
+        for warning in (outcome.warning, form.personal_email_warning):
+            if warning:
+                messages.warning(request, warning)
         messages.info(
             request,
             _("Le mot de passe de %(address)s est en cours d'envoi par SMS au %(phone)s.")
-            % {"address": job.mailbox.address, "phone": job.mailbox.member.masked_phone},
+            % {"address": mailbox.address, "phone": mailbox.member.masked_phone},
         )
 
     def save_related(self, request, form, formsets, change):
@@ -199,7 +188,7 @@ class MailboxAdmin(admin.ModelAdmin):
         state = getattr(obj, "last_job_state", None)
         if state is None:
             return "—"
-        tone, text = deliveries.delivery_summary(
+        tone, text = selectors.delivery_summary(
             state=state,
             sms_status=obj.last_sms_status,
             sent_at=obj.last_sms_sent_at,
@@ -219,10 +208,10 @@ class MailboxAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("dernier SMS"))
     def last_delivery(self, obj):
-        job = obj.jobs.order_by("-created_at", "-pk").first()
+        job = selectors.last_job(obj)
         if job is None:
             return "—"
-        tone, text, settled = deliveries.job_summary(job)
+        tone, text, settled = selectors.job_summary(job)
         # mailbox_status.js keeps it current while the SMS is on its way.
         return format_html(
             '<strong id="sms-status" style="color:{}" data-url="{}" data-settled="{}">{}</strong>',
@@ -237,10 +226,10 @@ class MailboxAdmin(admin.ModelAdmin):
         mailbox = self.get_object(request, object_id)
         if mailbox is None:
             raise Http404
-        job = mailbox.jobs.order_by("-created_at", "-pk").first()
+        job = selectors.last_job(mailbox)
         if job is None:
             return JsonResponse({"text": "—", "colour": TONES["waiting"], "settled": True})
-        tone, text, settled = deliveries.job_summary(job)
+        tone, text, settled = selectors.job_summary(job)
         return JsonResponse({"text": text, "colour": TONES[tone], "settled": settled})
 
     def get_urls(self):
@@ -285,27 +274,24 @@ class MailboxAdmin(admin.ModelAdmin):
 
     # --- actions ---
 
-    def _each(self, request, queryset, call, done_message, action):
+    def _each(self, request, queryset, call, done_message):
+        """Call the use case for each selected mailbox (it records the act) and report."""
         actor = Actor.from_request(request)
         for mailbox in queryset.select_related("domain", "member"):
-            record = {"actor": actor, "action": action, "target": mailbox.address}
             try:
-                outcome = call(mailbox)
+                text = call(mailbox, actor)
             except ValidationError as exc:
                 self.message_user(request, " ".join(exc.messages), messages.WARNING)
-                audit_record(**record, outcome=Outcome.REFUSED, detail=" ".join(exc.messages))
             except ProvisioningError as exc:
                 self.message_user(request, f"{mailbox.address} : {exc.message}", messages.ERROR)
-                audit_record(**record, outcome=Outcome.ERROR, detail=exc.message)
             else:
-                text = outcome if isinstance(outcome, str) else None
+                text = text if isinstance(text, str) else None
                 self.message_user(request, text or done_message % {"address": mailbox.address})
-                audit_record(**record, detail="demande déjà en cours, rejointe" if text else "")
 
     @admin.action(description=_("Réinitialiser le mot de passe (nouveau SMS)"))
     def reset_password(self, request, queryset):
-        def reset(mailbox):
-            outcome = services.mailbox_password_reset(mailbox=mailbox, requested_by=request.user)
+        def reset(mailbox, actor):
+            outcome = services.mailbox_password_reset(mailbox=mailbox, actor=actor)
             if outcome.merged:
                 return _("%(address)s : un envoi est déjà en cours ; cette demande le rejoint.") % {
                     "address": mailbox.address
@@ -315,27 +301,26 @@ class MailboxAdmin(admin.ModelAdmin):
         self._each(
             request, queryset, reset,
             _("%(address)s : nouveau mot de passe en cours d'envoi par SMS."),
-            action=Action.PASSWORD_RESET,
         )  # fmt: skip
 
     @admin.action(description=_("Désactiver (plus de connexion possible)"))
     def disable(self, request, queryset):
         self._each(
-            request, queryset, lambda m: services.mailbox_disable(mailbox=m),
-            _("%(address)s : désactivée."), action=Action.MAILBOX_DISABLE,
+            request, queryset, lambda m, actor: services.mailbox_disable(mailbox=m, actor=actor),
+            _("%(address)s : désactivée."),
         )  # fmt: skip
 
     @admin.action(description=_("Réactiver"))
     def enable(self, request, queryset):
         self._each(
-            request, queryset, lambda m: services.mailbox_enable(mailbox=m),
-            _("%(address)s : réactivée."), action=Action.MAILBOX_ENABLE,
+            request, queryset, lambda m, actor: services.mailbox_enable(mailbox=m, actor=actor),
+            _("%(address)s : réactivée."),
         )  # fmt: skip
 
     @admin.action(description=_("Renvoyer l'email de confirmation"))
     def resend_confirmation(self, request, queryset):
         self._each(
-            request, queryset, lambda m: services.mailbox_confirmation_resend(mailbox=m),
+            request, queryset,
+            lambda m, actor: services.mailbox_confirmation_resend(mailbox=m, actor=actor),
             _("%(address)s : email de confirmation en cours d'envoi."),
-            action=Action.CONFIRMATION_RESEND,
         )  # fmt: skip

@@ -7,7 +7,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from provisioning import dns, dnschecks
+from provisioning import dns, dnshealth
 
 COLOURS = {"ok": "#1a7f37", "warning": "#9a6700", "error": "#cf222e", "unknown": "#6e7781"}
 
@@ -33,7 +33,7 @@ class DnsHealthAdminMixin:
         domain = self.get_object(request, object_id)
         if domain is None or not self.has_view_permission(request, domain):
             raise Http404
-        findings = dnschecks.domain_check_dns(domain=domain)
+        findings = dnshealth.domain_check_dns(domain=domain)
         rows = [
             {
                 "finding": finding,
@@ -48,6 +48,6 @@ class DnsHealthAdminMixin:
             "title": _("Santé du DNS de %(domain)s") % {"domain": domain.name},
             "rows": rows,
             "nameservers": dns.describe_nameservers(),
-            "errors": sum(f.conclusive and f.level == dnschecks.ERROR for f in findings),
+            "errors": sum(f.conclusive and f.level == dnshealth.ERROR for f in findings),
         }
         return TemplateResponse(request, "admin/accounts/domain/dns_health.html", context)

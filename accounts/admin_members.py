@@ -5,8 +5,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 
-from audit.models import Action, Outcome
-from audit.services import Actor, audit_record
+from audit.services import Actor
 
 from . import services as member_services
 from .forms import MemberChangeForm
@@ -29,13 +28,12 @@ class MemberAdmin(admin.ModelAdmin):
                 full_name=data["full_name"],
                 personal_email=data["personal_email"],
                 phone=data["phone"],
+                actor=Actor.from_request(request),
             )
         except ValidationError as exc:
             request.member_unchanged = True
             messages.error(request, " ".join(exc.messages))
-            audit_member_refused(request, obj, " ".join(exc.messages))
             return
-        audit_member_change(request, result)
         if result.notified:
             messages.info(
                 request,
@@ -57,38 +55,3 @@ class MemberAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-# --- audit trail of member edits (who changed which contact detail, and who was told) ---
-
-MEMBER_ACTIONS = {
-    "phone": Action.PHONE_CHANGE,
-    "personal_email": Action.PERSONAL_EMAIL_CHANGE,
-    "full_name": Action.MEMBER_NAME_CHANGE,
-}
-
-
-def _member_target(member) -> str:
-    addresses = [m.address for m in member.mailboxes.select_related("domain")]
-    return ", ".join(addresses) or member.full_name
-
-
-def audit_member_change(request, result) -> None:
-    actor, target = Actor.from_request(request), _member_target(result.member)
-    told = f" ; avis envoyé à {', '.join(result.notified)}" if result.notified else ""
-    for name, action in MEMBER_ACTIONS.items():
-        if name in result.new:
-            audit_record(
-                actor=actor, action=action, target=target,
-                detail=f"{result.old[name]} → {result.new[name]}{told}",
-            )  # fmt: skip
-
-
-def audit_member_refused(request, member, reason: str) -> None:
-    stored = Member.objects.get(pk=member.pk)
-    for name, action in MEMBER_ACTIONS.items():
-        if getattr(stored, name) != getattr(member, name):
-            audit_record(
-                actor=Actor.from_request(request), action=action,
-                target=_member_target(stored), outcome=Outcome.REFUSED, detail=reason,
-            )  # fmt: skip

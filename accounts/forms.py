@@ -1,26 +1,31 @@
-"""The mailbox creation form: every field is checked by the service before anything is saved."""
-
-import unicodedata
+"""The mailbox and member forms: every field is checked by the service before anything is saved."""
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from provisioning import dnschecks, services
+from provisioning import services
 
 from . import services as member_services
 from .models import Mailbox, Member
-from .validators import LOCAL_PART_MAX
+from .validators import personal_email_warning
 
 
-def suggest_local_part(full_name: str) -> str:
-    """`Pierre-Émile Dupont` → `pierre-emile.dupont`: ASCII, lowercase, dots between words."""
-    ascii_name = unicodedata.normalize("NFKD", full_name).encode("ascii", "ignore").decode().lower()
-    words = ["".join(c for c in word if c.isalnum() or c == "-") for word in ascii_name.split()]
-    return ".".join(word.strip("-") for word in words if word.strip("-"))[:LOCAL_PART_MAX]
+class ServiceValidationMixin:
+    """Runs a service's validation in `clean()`; its errors, keyed by field, go on the form."""
+
+    def validate_with(self, check) -> dict:
+        """`check()`'s cleaned values, or {} once its errors are on the form's fields."""
+        try:
+            return check()
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                if field not in self.errors:
+                    self.add_error(field, messages)
+            return {}
 
 
-class MailboxCreationForm(forms.ModelForm):
+class MailboxCreationForm(ServiceValidationMixin, forms.ModelForm):
     full_name = forms.CharField(label=_("Nom complet du membre"), max_length=200)
     personal_email = forms.CharField(
         label=_("Email personnel"),
@@ -51,31 +56,27 @@ class MailboxCreationForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         if not self.errors.get("full_name") and not data.get("local_part"):
-            data["local_part"] = suggest_local_part(data.get("full_name", ""))
+            data["local_part"] = member_services.suggest_local_part(data.get("full_name", ""))
         if "domain" not in data:
             return data
-        try:
-            data.update(
-                services.mailbox_validate(
-                    local_part=data.get("local_part", ""),
-                    domain=data["domain"],
-                    full_name=data.get("full_name", ""),
-                    personal_email=data.get("personal_email", ""),
-                    phone=data.get("phone", ""),
-                )
+        cleaned = self.validate_with(
+            lambda: services.mailbox_validate(
+                local_part=data.get("local_part", ""),
+                domain=data["domain"],
+                full_name=data.get("full_name", ""),
+                personal_email=data.get("personal_email", ""),
+                phone=data.get("phone", ""),
             )
-        except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                if field not in self.errors:
-                    self.add_error(field, messages)
-        else:
+        )
+        if cleaned:
+            data.update(cleaned)
             # No MX and no address for the personal email's domain: a warning, after the save.
             # A DNS timeout or failure gives none (bounded by DNS_LIFETIME).
-            self.personal_email_warning = dnschecks.personal_email_warning(data["personal_email"])
+            self.personal_email_warning = personal_email_warning(data["personal_email"])
         return data
 
 
-class MemberChangeForm(forms.ModelForm):
+class MemberChangeForm(ServiceValidationMixin, forms.ModelForm):
     """A member's name and contact details, checked by the service that also tells them."""
 
     personal_email = forms.CharField(
@@ -98,16 +99,13 @@ class MemberChangeForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        try:
-            data.update(
-                member_services.member_validate(
+        data.update(
+            self.validate_with(
+                lambda: member_services.member_validate(
                     full_name=data.get("full_name", ""),
                     personal_email=data.get("personal_email", ""),
                     phone=data.get("phone", ""),
                 )
             )
-        except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                if field not in self.errors:
-                    self.add_error(field, messages)
+        )
         return data

@@ -6,6 +6,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from phonenumber_field.modelfields import PhoneNumberField
 
+from provisioning.sms.base import mask_phone
+
 from .validators import validate_local_part, validate_mobile_phone
 
 
@@ -86,15 +88,7 @@ class Member(models.Model):
     @property
     def masked_phone(self) -> str:
         """`+32 4•• •• •• 12`: enough for the member to recognise their number."""
-        digits = str(self.phone)
-        country = f"+{self.phone.country_code}" if self.phone else ""
-        national = digits[len(country) :]
-        if len(national) < 4:
-            return country + " " + "•" * len(national)
-        hidden = national[1:-2]
-        masked = national[0] + "•" * len(hidden) + national[-2:]
-        groups = [masked[:3]] + [masked[i : i + 2] for i in range(3, len(masked), 2)]
-        return f"{country} {' '.join(groups)}"
+        return mask_phone(str(self.phone or ""))
 
 
 class Mailbox(models.Model):

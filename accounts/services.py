@@ -3,21 +3,27 @@
 A change of phone or personal email is announced to the old personal address (and to the
 new one) before it is written: whoever changes the phone could then reset the password to
 it, so the member must hear of it. The notice cannot be skipped; if it cannot leave,
-nothing is changed.
+nothing is changed. Each change, or its refusal, is recorded in the audit trail.
 """
 
 import logging
+import unicodedata
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import Action, Outcome
+from audit.services import Actor, audit_record
 from provisioning import emails
-from provisioning.exceptions import ProvisioningError
+from provisioning.exceptions import PermanentError, ProvisioningError
+from provisioning.sms.base import mask_phone
 
 from .models import Member
-from .validators import normalize_personal_email, parse_mobile_phone
+from .validators import LOCAL_PART_MAX, normalize_personal_email, parse_mobile_phone
 
 logger = logging.getLogger(__name__)
 NOTIFIED_FIELDS = ("phone", "personal_email")
@@ -58,10 +64,38 @@ def member_validate(*, full_name: str, personal_email: str, phone) -> dict:
     return cleaned
 
 
-def member_update(*, member: Member, full_name: str, personal_email: str, phone) -> MemberChange:
+def suggest_local_part(full_name: str) -> str:
+    """`Pierre-Émile Dupont` → `pierre-emile.dupont`: ASCII, lowercase, dots between words."""
+    ascii_name = unicodedata.normalize("NFKD", full_name).encode("ascii", "ignore").decode().lower()
+    words = ["".join(c for c in word if c.isalnum() or c == "-") for word in ascii_name.split()]
+    return ".".join(word.strip("-") for word in words if word.strip("-"))[:LOCAL_PART_MAX]
+
+
+# Which act each field's change is, in the audit trail.
+MEMBER_ACTIONS = {
+    "phone": Action.PHONE_CHANGE,
+    "personal_email": Action.PERSONAL_EMAIL_CHANGE,
+    "full_name": Action.MEMBER_NAME_CHANGE,
+}
+
+
+def member_update(
+    *, member: Member, full_name: str, personal_email: str, phone, actor: Actor
+) -> MemberChange:
     """Validate, send the notice when the phone or personal email changes, then write."""
-    data = member_validate(full_name=full_name, personal_email=personal_email, phone=phone)
+    typed = {"full_name": full_name, "personal_email": personal_email, "phone": phone}
     stored = Member.objects.get(pk=member.pk)
+    try:
+        change = _member_update(stored, typed)
+    except ValidationError as exc:
+        _audit_refused(actor, stored, typed, " ".join(exc.messages))
+        raise
+    _audit_change(actor, change)
+    return change
+
+
+def _member_update(stored: Member, typed: dict) -> MemberChange:
+    data = member_validate(**typed)
     old = {name: getattr(stored, name) for name in data if getattr(stored, name) != data[name]}
     new = {name: data[name] for name in old}
     if not new:
@@ -81,10 +115,69 @@ def _notify(member: Member, *, old: dict, new: dict) -> tuple[str, ...]:
     if "personal_email" in new and new["personal_email"] != member.personal_email:
         recipients.append(new["personal_email"])
     try:
-        emails.send_member_change_notice(member=member, old=old, new=new, to=recipients)
+        emails.send_rendered(
+            template="member_changed", context=_notice_context(member, old, new), to=recipients
+        )
     except ProvisioningError as exc:
+        # No automatic retry here, whatever the gateway says: the person tries again.
+        reason = "le serveur d'envoi des emails ne répond pas"
+        if isinstance(exc, PermanentError):
+            reason = exc.message.rstrip(".")
         raise ValidationError(
-            f"Rien n'a été modifié : l'avis au membre n'a pas pu partir ({exc.message}). "
+            f"Rien n'a été modifié : l'avis au membre n'a pas pu partir ({reason}). "
             "Réessayez plus tard."
         ) from None
     return tuple(recipients)
+
+
+def _notice_context(member: Member, old: dict, new: dict) -> dict:
+    """The change notice: phones masked, as in every email; the password never appears."""
+    mailboxes = list(member.mailboxes.select_related("domain"))
+    contacts = [m.domain.contact_email for m in mailboxes if m.domain.contact_email]
+    return {
+        "member": member,
+        "addresses": [mailbox.address for mailbox in mailboxes],
+        "old_phone": mask_phone(old["phone"]) if old.get("phone") else None,
+        "new_phone": mask_phone(new["phone"]) if new.get("phone") else None,
+        "old_email": old.get("personal_email"),
+        "new_email": new.get("personal_email"),
+        "contact": contacts[0] if contacts else parseaddr(settings.DEFAULT_FROM_EMAIL)[1],
+    }
+
+
+# --- audit trail of member edits (who changed which contact detail, and who was told) ---
+
+
+def _member_target(member: Member) -> str:
+    addresses = [m.address for m in member.mailboxes.select_related("domain")]
+    return ", ".join(addresses) or member.full_name
+
+
+def _audit_change(actor: Actor, change: MemberChange) -> None:
+    target = _member_target(change.member)
+    told = f" ; avis envoyé à {', '.join(change.notified)}" if change.notified else ""
+    for name, action in MEMBER_ACTIONS.items():
+        if name in change.new:
+            audit_record(
+                actor=actor, action=action, target=target,
+                detail=f"{change.old[name]} → {change.new[name]}{told}",
+            )  # fmt: skip
+
+
+def _audit_refused(actor: Actor, stored: Member, typed: dict, reason: str) -> None:
+    """One refused record per field the person tried to change."""
+    checks = {
+        "full_name": lambda value: " ".join((value or "").split()),
+        "personal_email": lambda value: normalize_personal_email(value or ""),
+        "phone": parse_mobile_phone,
+    }
+    target = _member_target(stored)
+    for name, action in MEMBER_ACTIONS.items():
+        try:
+            unchanged = checks[name](typed[name]) == getattr(stored, name)
+        except ValidationError:
+            unchanged = False
+        if not unchanged:
+            audit_record(
+                actor=actor, action=action, target=target, outcome=Outcome.REFUSED, detail=reason
+            )

@@ -8,6 +8,8 @@ from email_validator import EmailNotValidError, validate_email
 from phonenumber_field.phonenumber import PhoneNumber
 from phonenumbers import NumberParseException, PhoneNumberType, is_valid_number, number_type
 
+from provisioning import dns
+
 LOCAL_PART_MAX = 64
 # Lowercase letters, digits, and dots, hyphens or underscores between them.
 _LOCAL_PART = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -76,3 +78,14 @@ def normalize_personal_email(value: str) -> str:
             _("« %(value)s » n'est pas une adresse email valide.") % {"value": value},
             code="invalid",
         ) from None
+
+
+def personal_email_warning(address: str) -> str | None:
+    """A French warning when a member's personal address cannot receive mail; never blocks."""
+    problem = dns.email_domain_problem(address)
+    if not problem:
+        return None
+    return (
+        f"Attention : {problem}. L'email de confirmation envoyé à {address} risque de ne "
+        "jamais arriver : vérifiez l'adresse personnelle du membre."
+    )

@@ -1,11 +1,15 @@
 """Writing the audit trail: who (a user, a command, the system), from where, did what."""
 
 import getpass
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from octopus_mail.security import client_ip
+from django.core.exceptions import ValidationError
 
-from .models import AuditRecord, Outcome
+from octopus_mail.security import client_ip
+from provisioning.exceptions import ProvisioningError
+
+from .models import Action, AuditRecord, Outcome
 
 SYSTEM_LABEL = "système"
 
@@ -31,6 +35,11 @@ class Actor:
             account = "?"
         return cls(label=f"{SYSTEM_LABEL} (commande {name}, compte {account})")
 
+    @classmethod
+    def system(cls, what: str) -> "Actor":
+        """The app itself acting (a scheduled task, a worker): `système (purge quotidienne)`."""
+        return cls(label=f"{SYSTEM_LABEL} ({what})")
+
 
 def audit_record(
     *, actor: Actor, action: str, target: str = "", outcome: str = Outcome.SUCCESS, detail: str = ""
@@ -45,3 +54,43 @@ def audit_record(
         outcome=outcome,
         detail=detail,
     )
+
+
+class AuditedAct:
+    """The act being recorded: the use case fills in `target` and `detail` as it learns them."""
+
+    def __init__(self, target: str, detail: str):
+        self.target = target
+        self.detail = detail
+
+
+@contextmanager
+def audited(action: str, *, actor: Actor, target: str = "", detail: str = ""):
+    """Record the act when the block ends: refused on a ValidationError, an error on a
+    ProvisioningError, a success otherwise; the exception goes on to the caller.
+
+    The record is written where the block ends: a use case opens this block outside its own
+    transaction, so that a refusal is kept even though the writes it attempted are not.
+    """
+    act = AuditedAct(target, detail)
+    try:
+        yield act
+    except ValidationError as exc:
+        audit_record(actor=actor, action=action, target=act.target, outcome=Outcome.REFUSED,
+                     detail=" ".join(exc.messages))  # fmt: skip
+        raise
+    except ProvisioningError as exc:
+        audit_record(actor=actor, action=action, target=act.target, outcome=Outcome.ERROR,
+                     detail=exc.message)  # fmt: skip
+        raise
+    audit_record(actor=actor, action=action, target=act.target, detail=act.detail)
+
+
+def audit_unlocks(*, attempts, actor: Actor) -> None:
+    """One record per lifted lockout (django-axes' attempts), before they are deleted."""
+    for attempt in attempts:
+        audit_record(
+            actor=actor, action=Action.UNLOCK, target=attempt.username or "",
+            detail=f"{attempt.failures_since_start} échec(s) effacé(s) pour l'IP "
+            f"{attempt.ip_address}",
+        )  # fmt: skip

@@ -207,6 +207,7 @@ def create_mailboxes(count: int, *, prefix: str, first: int = 0, phone=None) -> 
     from django.conf import settings
 
     from accounts.models import Domain
+    from audit.services import Actor
     from provisioning import services
 
     domain = Domain.objects.get(name=settings.MAIL_DOMAIN)
@@ -218,7 +219,8 @@ def create_mailboxes(count: int, *, prefix: str, first: int = 0, phone=None) -> 
             full_name=f"Membre {prefix} {i}",
             personal_email=f"{prefix}{i}@example.org",
             phone=phone(i),
-        ).pk
+            actor=Actor.system("bench"),
+        ).job.pk
         for i in range(first, first + count)
     ]
 

@@ -27,6 +27,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
 
+from audit.services import Actor  # noqa: E402
 from memberrequests import csvfile, imports  # noqa: E402
 from memberrequests.models import MemberImport  # noqa: E402
 from provisioning.services import domain_get  # noqa: E402
@@ -80,7 +81,9 @@ def bench(count: int, *, confirm: bool) -> None:
             if confirm:
                 counts = timed(
                     "confirm: create the mailboxes",
-                    lambda: imports.member_import_confirm(member_import=member_import),
+                    lambda: imports.member_import_confirm(
+                        member_import=member_import, actor=Actor.system("bench")
+                    ),
                 )
                 print(f"  created {counts['created']}, errors {counts['error']}")
             raise Rollback

@@ -17,6 +17,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Domain, Mailbox
+from audit.services import Actor
 from provisioning.exceptions import ProvisioningError
 
 from . import imports, services
@@ -118,7 +119,7 @@ class MemberRequestAdmin(admin.ModelAdmin):
         for member_request in queryset.order_by("created_at", "pk"):
             try:
                 report = services.member_request_approve(
-                    member_request=member_request, approved_by=request.user
+                    member_request=member_request, actor=Actor.from_request(request)
                 )
             except ValidationError as exc:
                 self._report_failure(request, member_request, " ".join(exc.messages))
@@ -139,7 +140,7 @@ class MemberRequestAdmin(admin.ModelAdmin):
                     services.member_request_refuse(
                         member_request=member_request,
                         reason=form.cleaned_data["reason"],
-                        refused_by=request.user,
+                        actor=Actor.from_request(request),
                     )
                 except ValidationError as exc:
                     self._report_failure(request, member_request, " ".join(exc.messages))
@@ -265,7 +266,7 @@ class MemberImportAdmin(admin.ModelAdmin):
             raise PermissionDenied
         try:
             counts = imports.member_import_confirm(
-                member_import=member_import, confirmed_by=request.user
+                member_import=member_import, actor=Actor.from_request(request)
             )
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)

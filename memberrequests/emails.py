@@ -1,15 +1,16 @@
 """Emails about a request: the confirmation link, the refusal, the administrators' notice.
 
-Gateway to SMTP, like provisioning.emails: failures become TransientError or PermanentError.
+They build each email's context; provisioning.emails renders and sends it.
 """
 
 import logging
 from email.utils import parseaddr
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
+from django.core.mail import EmailMessage
 from django.urls import reverse
+
+from provisioning import emails
 
 logger = logging.getLogger(__name__)
 
@@ -25,33 +26,17 @@ def _context(member_request, **extra) -> dict:
     }
 
 
-def _render(template: str, context: dict, *, to: list[str], html: bool) -> EmailMultiAlternatives:
-    subject = render_to_string(f"emails/{template}_subject.txt", context)
-    message = EmailMultiAlternatives(
-        subject=" ".join(subject.split()),  # a name cannot smuggle a header line
-        body=render_to_string(f"emails/{template}_body.txt", context),
-        to=to,
-    )
-    if html:
-        message.attach_alternative(
-            render_to_string(f"emails/{template}_body.html", context), "text/html"
-        )
-    return message
-
-
-def build_confirmation_email(*, member_request, link: str, hours: int) -> EmailMultiAlternatives:
+def build_confirmation_email(*, member_request, link: str, hours: int) -> EmailMessage:
     context = _context(member_request, link=link, hours=hours)
-    return _render("request_confirm", context, to=[member_request.member_email], html=True)
+    return emails.render("request_confirm", context, to=[member_request.member_email], html=True)
 
 
-def build_refusal_email(*, member_request) -> EmailMultiAlternatives:
+def build_refusal_email(*, member_request) -> EmailMessage:
     context = _context(member_request, reason=member_request.refusal_reason)
-    return _render("request_refused", context, to=[member_request.member_email], html=True)
+    return emails.render("request_refused", context, to=[member_request.member_email], html=True)
 
 
-def build_arrival_email(*, member_request, recipients: list[str]) -> EmailMultiAlternatives:
+def build_arrival_email(*, member_request, recipients: list[str]) -> EmailMessage:
     url = settings.PUBLIC_BASE_URL + reverse("admin:memberrequests_memberrequest_changelist")
     context = _context(member_request, url=url)
-    return _render("request_arrived", context, to=recipients, html=False)
-
-
+    return emails.render("request_arrived", context, to=recipients, html=False)

@@ -5,12 +5,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from accounts.forms import ServiceValidationMixin
 from accounts.models import Domain
 
 from . import csvfile, services
 
 
-class AddressRequestForm(forms.Form):
+class AddressRequestForm(ServiceValidationMixin, forms.Form):
     full_name = forms.CharField(label=_("Nom et prénom"), max_length=200)
     local_part = forms.CharField(
         label=_("Adresse souhaitée"),
@@ -49,9 +50,9 @@ class AddressRequestForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        try:
-            data.update(
-                services.member_request_validate(
+        data.update(
+            self.validate_with(
+                lambda: services.member_request_validate(
                     full_name=data.get("full_name", ""),
                     local_part=data.get("local_part", ""),
                     domain=self.domain,
@@ -59,10 +60,7 @@ class AddressRequestForm(forms.Form):
                     phone=data.get("phone", ""),
                 )
             )
-        except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                if field not in self.errors:
-                    self.add_error(field, messages)
+        )
         return data
 
 

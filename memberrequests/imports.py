@@ -14,8 +14,10 @@ from django.db.models import Count
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from accounts.forms import suggest_local_part
 from accounts.models import Domain, Mailbox
+from accounts.services import suggest_local_part
+from audit.models import Action
+from audit.services import Actor, audited
 from provisioning import services as provisioning
 
 from . import csvfile
@@ -143,35 +145,43 @@ def member_import_preview(
     return member_import
 
 
-def member_import_confirm(*, member_import: MemberImport, confirmed_by=None) -> Counter:
-    """Create every row the preview found valid, each checked again and with its own job."""
-    confirmed = MemberImport.objects.filter(
-        pk=member_import.pk, status=MemberImport.Status.PREVIEWED
-    ).update(
-        status=MemberImport.Status.CONFIRMED, confirmed_by=confirmed_by, confirmed_at=timezone.now()
-    )
-    if not confirmed:
-        raise ValidationError("Cet import a déjà été confirmé : rien n'est créé une seconde fois.")
-    rows = member_import.rows.filter(status=RowStatus.CREATE).select_related("domain")
-    for row in rows.order_by("line").iterator(chunk_size=500):
-        _create_row(row, confirmed_by)
+def member_import_confirm(*, member_import: MemberImport, actor: Actor) -> Counter:
+    """Create every row the preview found valid, each checked again and with its own job;
+    the confirmation and each creation are in the audit trail, with the actor."""
+    target = f"import n°{member_import.pk} ({member_import.file_name})"
+    with audited(Action.IMPORT_CONFIRM, actor=actor, target=target) as act:
+        confirmed = MemberImport.objects.filter(
+            pk=member_import.pk, status=MemberImport.Status.PREVIEWED
+        ).update(
+            status=MemberImport.Status.CONFIRMED, confirmed_by=actor.user,
+            confirmed_at=timezone.now(),
+        )  # fmt: skip
+        if not confirmed:
+            raise ValidationError(
+                "Cet import a déjà été confirmé : rien n'est créé une seconde fois."
+            )
+        rows = member_import.rows.filter(status=RowStatus.CREATE).select_related("domain")
+        for row in rows.order_by("line").iterator(chunk_size=500):
+            _create_row(row, actor, f"import n°{member_import.pk}, ligne {row.line}")
+        counts = member_import_counts(member_import=member_import)
+        labels = dict(RowStatus.choices)
+        act.detail = ", ".join(f"{labels[status]} : {n}" for status, n in sorted(counts.items()))
     logger.info("import %s confirmed", member_import.pk)
-    return member_import_counts(member_import=member_import)
+    return counts
 
 
-def _create_row(row: MemberImportRow, confirmed_by) -> None:
+def _create_row(row: MemberImportRow, actor: Actor, reason: str) -> None:
     try:
-        job = provisioning.mailbox_create(
+        outcome = provisioning.mailbox_create(
             local_part=row.local_part, domain=row.domain, full_name=row.full_name,
-            personal_email=row.personal_email, phone=row.phone, requested_by=confirmed_by,
+            personal_email=row.personal_email, phone=row.phone, actor=actor, reason=reason,
         )  # fmt: skip
     except ValidationError as exc:
         taken = address_taken(local_part=row.local_part, domain=row.domain)
         _verdict(row, RowStatus.EXISTS if taken else RowStatus.ERROR, describe(exc))
     else:
-        row.mailbox = job.mailbox
-        warning = provisioning.ADOPTED_ROW_WARNING.format(address=job.mailbox.address)
-        _verdict(row, RowStatus.CREATED, warning if job.adopted_row else "")
+        row.mailbox = outcome.mailbox
+        _verdict(row, RowStatus.CREATED, outcome.warning or "")
     row.save(update_fields=["status", "reason", "mailbox"])
 
 

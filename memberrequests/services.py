@@ -14,14 +14,17 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.forms import suggest_local_part
 from accounts.models import Domain, Mailbox
+from accounts.services import suggest_local_part
 from accounts.validators import normalize_personal_email, parse_mobile_phone
+from audit.models import Action
+from audit.services import Actor, audited
 from provisioning import emails as provisioning_emails
+from provisioning import selectors
 from provisioning import services as provisioning
 from provisioning.exceptions import PermanentError, ProvisioningError
 
-from . import emails
+from . import emails, tasks
 from .models import MemberRequest
 
 logger = logging.getLogger(__name__)
@@ -85,7 +88,7 @@ def member_request_address_submit(
             MemberRequest.objects.filter(pk=member_request.pk).update(**data)
         logger.info("address request %s posted again", member_request.pk)
     if member_request.status == Status.UNCONFIRMED:
-        _enqueue("send_confirmation", member_request.pk)
+        tasks.send_confirmation.delay_on_commit(member_request.pk)
     return member_request
 
 
@@ -106,7 +109,7 @@ def member_request_password_submit(*, address: str) -> MemberRequest | None:
             kind=Kind.PASSWORD, status__in=MemberRequest.OPEN, mailbox=mailbox
         )
     if member_request.status == Status.UNCONFIRMED:
-        _enqueue("send_confirmation", member_request.pk)
+        tasks.send_confirmation.delay_on_commit(member_request.pk)
     return member_request
 
 
@@ -140,27 +143,30 @@ def member_request_confirm(*, token: str) -> MemberRequest:
         status=Status.PENDING, confirmed_at=now
     ):
         member_request.status, member_request.confirmed_at = Status.PENDING, now
-        _enqueue("notify_administrators", member_request.pk)
+        tasks.notify_administrators.delay_on_commit(member_request.pk)
     return member_request
 
 
 # --- The administrator decides --------------------------------------------------------------
 
 
-def member_request_approve(*, member_request: MemberRequest, approved_by=None) -> str:
+def member_request_approve(*, member_request: MemberRequest, actor: Actor) -> str:
     """Create the mailbox, or start the reset; the report in French. Raises ValidationError or
-    ProvisioningError (recorded on the request, which stays pending)."""
-    try:
-        return _approve(member_request.pk, approved_by)
-    except (ValidationError, ProvisioningError) as exc:
-        text = exc.message if isinstance(exc, ProvisioningError) else " ".join(exc.messages)
-        MemberRequest.objects.filter(pk=member_request.pk, status=Status.PENDING).update(
-            last_error=text
-        )
-        raise
+    ProvisioningError (recorded on the request, which stays pending, and in the audit)."""
+    target = f"demande n°{member_request.pk}"
+    with audited(Action.REQUEST_APPROVE, actor=actor, target=target) as act:
+        try:
+            act.detail = _approve(member_request.pk, actor)
+        except (ValidationError, ProvisioningError) as exc:
+            text = exc.message if isinstance(exc, ProvisioningError) else " ".join(exc.messages)
+            MemberRequest.objects.filter(pk=member_request.pk, status=Status.PENDING).update(
+                last_error=text
+            )
+            raise
+    return act.detail
 
 
-def _approve(pk: int, approved_by) -> str:
+def _approve(pk: int, actor: Actor) -> str:
     with transaction.atomic():
         member_request = (
             MemberRequest.objects.select_for_update(of=("self",))
@@ -173,38 +179,39 @@ def _approve(pk: int, approved_by) -> str:
                 "seule une demande à traiter peut être approuvée."
             )
         if member_request.kind == Kind.ADDRESS:
-            report = _approve_address(member_request, approved_by)
+            report = _approve_address(member_request, actor)
         else:
-            report = _approve_password(member_request, approved_by)
+            report = _approve_password(member_request, actor)
         member_request.status = Status.APPROVED
-        member_request.decided_at, member_request.decided_by = timezone.now(), approved_by
+        member_request.decided_at, member_request.decided_by = timezone.now(), actor.user
         member_request.last_error = ""
         member_request.save()
     return report
 
 
-def _approve_address(member_request: MemberRequest, approved_by) -> str:
-    job = provisioning.mailbox_create(
+def _approve_address(member_request: MemberRequest, actor: Actor) -> str:
+    outcome = provisioning.mailbox_create(
         local_part=member_request.local_part,
         domain=member_request.domain,
         full_name=member_request.full_name,
         personal_email=member_request.personal_email,
         phone=member_request.phone,
-        requested_by=approved_by,
+        actor=actor,
+        reason=f"demande n°{member_request.pk}",
     )
-    member_request.mailbox = job.mailbox
+    member_request.mailbox = outcome.mailbox
     report = (
-        f"Adresse {job.mailbox.address} créée ; le mot de passe part par SMS au "
-        f"{job.mailbox.member.masked_phone}."
+        f"Adresse {outcome.mailbox.address} créée ; le mot de passe part par SMS au "
+        f"{outcome.mailbox.member.masked_phone}."
     )
-    if job.adopted_row:
-        report += " " + provisioning.ADOPTED_ROW_WARNING.format(address=job.mailbox.address)
-    return report
+    return f"{report} {outcome.warning}" if outcome.warning else report
 
 
-def _approve_password(member_request: MemberRequest, approved_by) -> str:
+def _approve_password(member_request: MemberRequest, actor: Actor) -> str:
     mailbox = member_request.mailbox
-    outcome = provisioning.mailbox_password_reset(mailbox=mailbox, requested_by=approved_by)
+    outcome = provisioning.mailbox_password_reset(
+        mailbox=mailbox, actor=actor, reason=f"demande n°{member_request.pk}"
+    )
     if outcome.merged:
         return (
             f"Mot de passe de {mailbox.address} : un envoi est déjà en cours, "
@@ -213,8 +220,15 @@ def _approve_password(member_request: MemberRequest, approved_by) -> str:
     return f"Nouveau mot de passe de {mailbox.address} en cours d'envoi par SMS."
 
 
-def member_request_refuse(*, member_request: MemberRequest, reason: str = "", refused_by=None):
+def member_request_refuse(*, member_request: MemberRequest, reason: str = "", actor: Actor):
     """Refuse a confirmed request; the member receives the reason, if one is given."""
+    pk = member_request.pk
+    with audited(Action.REQUEST_REFUSE, actor=actor, target=f"demande n°{pk}") as act:
+        _refuse(member_request, (reason or "").strip(), actor)
+        act.detail = "raison donnée au membre" if (reason or "").strip() else "sans raison"
+
+
+def _refuse(member_request: MemberRequest, reason: str, actor: Actor) -> None:
     pk = member_request.pk
     if member_request.status == Status.UNCONFIRMED:
         raise ValidationError(
@@ -222,14 +236,12 @@ def member_request_refuse(*, member_request: MemberRequest, reason: str = "", re
             "confirmée, il n'y a pas à répondre (supprimez-la si elle est indésirable)."
         )
     refused = MemberRequest.objects.filter(pk=pk, status=Status.PENDING).update(
-        status=Status.REFUSED,
-        refusal_reason=(reason or "").strip(),
-        decided_at=timezone.now(),
-        decided_by=refused_by,
-    )
+        status=Status.REFUSED, refusal_reason=reason, decided_at=timezone.now(),
+        decided_by=actor.user,
+    )  # fmt: skip
     if not refused:
         raise ValidationError(f"La demande n°{pk} a déjà été traitée.")
-    _enqueue("send_refusal", pk)
+    tasks.send_refusal.delay_on_commit(pk)
 
 
 # --- Emails (called by tasks with a request id) --------------------------------------------
@@ -250,7 +262,7 @@ def member_request_send_confirmation(*, request_id: int) -> None:
 
 def member_request_notify_administrators(*, request_id: int) -> None:
     member_request = _open_request(request_id, Status.PENDING)
-    recipients = provisioning_emails.staff_addresses()
+    recipients = selectors.staff_addresses()
     if member_request is None or not recipients:
         return
     _send(emails.build_arrival_email(member_request=member_request, recipients=recipients))
@@ -274,9 +286,3 @@ def _send(message) -> None:
         provisioning_emails.send(message)
     except PermanentError as exc:
         logger.error("request email given up: %s", exc.message)  # a retry cannot help
-
-
-def _enqueue(task_name: str, request_id: int) -> None:
-    from . import tasks  # tasks import this module
-
-    getattr(tasks, task_name).delay_on_commit(request_id)

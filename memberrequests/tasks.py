@@ -1,32 +1,22 @@
 """Celery tasks: thin doorbells that take a request id and call a service."""
 
 from celery import shared_task
-from django.conf import settings
 
-from provisioning.exceptions import TransientError
+from provisioning.tasks import RETRIED
 
 from . import services
 
-_RETRY = {
-    "ignore_result": True,
-    "autoretry_for": (TransientError,),
-    "retry_backoff": settings.PROVISIONING_RETRY_BACKOFF,
-    "retry_backoff_max": settings.PROVISIONING_RETRY_BACKOFF_MAX,
-    "retry_jitter": False,
-    "max_retries": settings.PROVISIONING_MAX_ATTEMPTS,
-}
 
-
-@shared_task(name="memberrequests.send_confirmation", **_RETRY)
+@shared_task(name="memberrequests.send_confirmation", **RETRIED)
 def send_confirmation(request_id: int) -> None:
     services.member_request_send_confirmation(request_id=request_id)
 
 
-@shared_task(name="memberrequests.notify_administrators", **_RETRY)
+@shared_task(name="memberrequests.notify_administrators", **RETRIED)
 def notify_administrators(request_id: int) -> None:
     services.member_request_notify_administrators(request_id=request_id)
 
 
-@shared_task(name="memberrequests.send_refusal", **_RETRY)
+@shared_task(name="memberrequests.send_refusal", **RETRIED)
 def send_refusal(request_id: int) -> None:
     services.member_request_send_refusal(request_id=request_id)

@@ -6,9 +6,9 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Mailbox
-from provisioning import deliveries
+from provisioning import selectors
 
-# deliveries.LAST_SMS key → how the index names it, and its tone when not zero
+# selectors.LAST_SMS key → how the index names it, and its tone when not zero
 QUESTIONS = {
     "not_delivered": (_("SMS non remis"), "error"),
     "failed": (_("Envois en échec"), "error"),
@@ -18,8 +18,8 @@ QUESTIONS = {
 
 def rows() -> list[dict]:
     """One row a question: its count, its tone, and the list that answers it."""
-    counts = deliveries.with_last_job(Mailbox.objects.all()).aggregate(
-        **{key: Count("pk", filter=deliveries.LAST_SMS[key][1]) for key in QUESTIONS}
+    counts = selectors.with_last_job(Mailbox.objects.all()).aggregate(
+        **{key: Count("pk", filter=selectors.LAST_SMS[key][1]) for key in QUESTIONS}
     )
     mailboxes = reverse("admin:accounts_mailbox_changelist")
     found = [

@@ -33,11 +33,11 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "phonenumber_field",
+    "audit",  # before axes: its axes_reset command (audited) replaces axes' own
     "axes",
     "csp",
     "accounts",
     "provisioning",
-    "audit",
     "memberrequests",
 ]
 

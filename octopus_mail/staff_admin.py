@@ -16,7 +16,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import Action, Outcome
-from audit.services import Actor, audit_record
+from audit.services import Actor, audit_record, audit_unlocks
 
 from . import otp
 
@@ -85,13 +85,7 @@ class UnlockAuditedAccessAttemptAdmin(AccessAttemptAdmin):
         super().delete_queryset(request, queryset)
 
     def _record_unlock(self, request, attempts):
-        actor = Actor.from_request(request)
-        for attempt in attempts:
-            audit_record(
-                actor=actor, action=Action.UNLOCK, target=attempt.username or "",
-                detail=f"{attempt.failures_since_start} échec(s) effacé(s) pour l'IP "
-                f"{attempt.ip_address}",
-            )  # fmt: skip
+        audit_unlocks(attempts=attempts, actor=Actor.from_request(request))
 
 
 def register_security_admins(site) -> None:

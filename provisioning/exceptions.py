@@ -8,7 +8,13 @@ class ProvisioningError(Exception):
 
 
 class TransientError(ProvisioningError):
-    """Worth retrying later: timeouts, refused connections, HTTP 429 and 5xx."""
+    """Worth retrying later: timeouts, refused connections, HTTP 429 and 5xx.
+
+    A worker step that schedules the retry sets `countdown`, the seconds until the job is
+    due again, so the task's retry message arrives at that time without asking the database.
+    """
+
+    countdown: float | None = None
 
 
 class PermanentError(ProvisioningError):

@@ -48,6 +48,7 @@ SMS_STATUS_RANK = {
 SMS_FINAL = {"delivered", "read", "undelivered", "failed", "canceled"}
 SMS_NOT_DELIVERED = {"undelivered", "failed", "canceled"}
 SMS_DELIVERED = {"delivered", "read"}
+KNOWN_SMS_STATUSES = frozenset(SMS_STATUS_RANK) - {""}
 
 
 class Redaction(models.TextChoices):
@@ -282,8 +283,6 @@ class ProvisioningJob(models.Model):
     finished_at = models.DateTimeField(_("terminé le"), null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
-    # Set by services.mailbox_create, not stored: the mail table already held the address.
-    adopted_row = False
 
     class Meta:
         verbose_name = _("envoi de mot de passe")

@@ -1,4 +1,4 @@
-"""Celery tasks: thin doorbells that take a job id and call a service.
+"""Celery tasks: thin doorbells that take a job id and call a worker step.
 
 They never receive a password (invariant 1); `acks_late` is safe because every step
 starts with a compare-and-set claim, so a redelivered message is a no-op.
@@ -7,12 +7,14 @@ starts with a compare-and-set claim, so a redelivered message is a no-op.
 from celery import shared_task
 from django.conf import settings
 
-from . import deliveries, dnswatch, services
+from . import steps
+from .dnshealth import watch as dns_watch
 from .exceptions import TransientError
+from .models import PASSWORD_STEP, Step
 
-_RETRY = {
+# Tasks that retry with Celery's own backoff (memberrequests' tasks use them too).
+RETRIED = {
     "ignore_result": True,
-    "acks_late": True,
     "autoretry_for": (TransientError,),
     "retry_backoff": settings.PROVISIONING_RETRY_BACKOFF,
     "retry_backoff_max": settings.PROVISIONING_RETRY_BACKOFF_MAX,
@@ -20,50 +22,52 @@ _RETRY = {
     "max_retries": settings.PROVISIONING_MAX_ATTEMPTS,
 }
 
-
 # The job steps keep their own attempts and due time in the database; the retry message
-# is scheduled for that time (a message rung by the sweep counts its retries from zero).
+# is scheduled for the countdown the step computed (a message rung by the sweep counts its
+# retries from zero).
 _STEP = {"bind": True, "ignore_result": True, "acks_late": True, "max_retries": None}
 
 
 @shared_task(name="provisioning.deliver_password", **_STEP)
 def deliver_password(self, job_id: int) -> None:
     try:
-        services.job_deliver_password(job_id=job_id)
+        steps.job_deliver_password(job_id=job_id)
     except TransientError as exc:
-        raise self.retry(exc=exc, countdown=services.job_retry_countdown(job_id=job_id)) from exc
+        raise self.retry(exc=exc, countdown=exc.countdown or 0) from exc
 
 
 @shared_task(name="provisioning.send_job_email", **_STEP)
 def send_job_email(self, job_id: int) -> None:
     try:
-        services.job_send_email(job_id=job_id)
+        steps.job_send_email(job_id=job_id)
     except TransientError as exc:
-        raise self.retry(exc=exc, countdown=services.job_retry_countdown(job_id=job_id)) from exc
+        raise self.retry(exc=exc, countdown=exc.countdown or 0) from exc
+
+
+def enqueue_step(step: Step, job_id: int) -> None:
+    """Ring the doorbell once the transaction commits; the job itself is already recorded."""
+    task = deliver_password if step is PASSWORD_STEP else send_job_email
+    task.delay_on_commit(job_id)
 
 
 @shared_task(name="provisioning.sweep", ignore_result=True)
 def sweep() -> None:
-    services.jobs_sweep()
+    steps.jobs_sweep()
 
 
-@shared_task(name="provisioning.redact_sms", **_RETRY)
+@shared_task(name="provisioning.redact_sms", acks_late=True, **RETRIED)
 def redact_sms(job_id: int) -> None:
-    deliveries.job_redact_sms(job_id=job_id)
+    steps.job_redact_sms(job_id=job_id)
 
 
-@shared_task(name="provisioning.alert_sms_failure", **_RETRY)
+@shared_task(name="provisioning.alert_sms_failure", acks_late=True, **RETRIED)
 def alert_sms_failure(job_id: int) -> None:
-    deliveries.job_alert_sms_failure(job_id=job_id)
+    steps.job_alert_sms_failure(job_id=job_id)
 
 
 @shared_task(
     name="provisioning.watch_dns",
-    ignore_result=True,
-    autoretry_for=(TransientError,),  # the alert email could not leave: the states are unchanged
-    retry_backoff=settings.PROVISIONING_RETRY_BACKOFF,
-    retry_backoff_max=settings.PROVISIONING_RETRY_BACKOFF_MAX,
-    max_retries=3,
+    **{**RETRIED, "max_retries": 3},  # the alert email could not leave: the states are unchanged
 )
 def watch_dns() -> None:
-    dnswatch.domains_watch_dns()
+    dns_watch.domains_watch_dns()

@@ -8,7 +8,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
-from . import deliveries
+from . import steps
+from .models import KNOWN_SMS_STATUSES
 
 MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")
 
@@ -35,11 +36,9 @@ def twilio_status(request):
     code = request.POST.get("ErrorCode", "")
     if not MESSAGE_SID.match(sid):
         return HttpResponseBadRequest("MessageSid absent ou mal formé.\n")
-    if status not in deliveries.KNOWN_STATUSES:
+    if status not in KNOWN_SMS_STATUSES:
         return HttpResponseBadRequest(f"Statut inconnu : {status[:40]!r}.\n")
     if code and not code.isdigit():
         return HttpResponseBadRequest("ErrorCode doit être un nombre.\n")
-    deliveries.sms_status_record(
-        message_sid=sid, status=status, error_code=int(code) if code else None
-    )
+    steps.sms_status_record(message_sid=sid, status=status, error_code=int(code) if code else None)
     return HttpResponse(status=204)

@@ -9,6 +9,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Domain
+from audit.services import Actor
 from provisioning import services, tasks
 from provisioning.models import ProvisioningJob
 from provisioning.sms import locmem
@@ -22,6 +23,8 @@ MEMBER = {
     "personal_email": "pierre@example.org",
     "phone": "+32470123456",
 }
+# Who acts when a test calls a use case directly.
+TEST_ACTOR = Actor(label="tests")
 PASSWORD_IN_SMS = re.compile(r"\b([a-z2-9]{5}(?:-[a-z2-9]{5}){3})\b")
 
 
@@ -84,7 +87,11 @@ def login_with_otp(client, user, device, token) -> None:
 
 
 def create_pierre(**overrides) -> ProvisioningJob:
-    fields = {**MEMBER, **overrides}
+    return create_pierre_outcome(**overrides).job
+
+
+def create_pierre_outcome(**overrides) -> services.CreateOutcome:
+    fields = {**MEMBER, "actor": TEST_ACTOR, **overrides}
     return services.mailbox_create(domain=the_domain(), **fields)
 
 

@@ -21,7 +21,7 @@ from django.test import TransactionTestCase, override_settings
 from provisioning import mailserver, services
 from provisioning.sms import locmem
 
-from .base import create_pierre, deliver, sms_passwords, the_domain
+from .base import TEST_ACTOR, create_pierre, deliver, sms_passwords, the_domain
 from .mailstack import MAP_NAMES, REQUIRED_BINARIES, MailStack, binary, insecure_tls, processes
 from .mailtables import mail_database
 from .services import require_binary, require_root, unavailable
@@ -134,7 +134,7 @@ class MailServerContract:
 
     def test_it_refuses_the_old_password_after_a_reset(self):
         mailbox, old = self.create()
-        deliver(services.mailbox_password_reset(mailbox=mailbox).job)
+        deliver(services.mailbox_password_reset(mailbox=mailbox, actor=TEST_ACTOR).job)
         new = sms_passwords()[-1]
         self.assertNotEqual(old, new)
         self.assert_refused(mailbox.address, old)
@@ -142,9 +142,9 @@ class MailServerContract:
 
     def test_it_refuses_a_disabled_mailbox_until_it_is_enabled(self):
         mailbox, password = self.create()
-        services.mailbox_disable(mailbox=mailbox)
+        services.mailbox_disable(mailbox=mailbox, actor=TEST_ACTOR)
         self.assert_refused(mailbox.address, password)
-        services.mailbox_enable(mailbox=mailbox)
+        services.mailbox_enable(mailbox=mailbox, actor=TEST_ACTOR)
         self.assert_logs_in(mailbox.address, password)
 
 

@@ -24,7 +24,7 @@ from provisioning import mailschemas, mailserver, passwords, services
 from provisioning.models import ProvisioningJob
 from provisioning.sms import locmem
 
-from .base import MEMBER, create_pierre, sms_passwords
+from .base import MEMBER, TEST_ACTOR, create_pierre, sms_passwords
 from .celeryworker import broker, broker_driver, worker_thread
 from .services import IN_CI, REDIS_URL, require_redis
 
@@ -154,7 +154,7 @@ class WorkerEndToEndTests(TransactionTestCase):
             self.assertEqual(len(mail.outbox), 1)
             self.assertEqual(mail.outbox[0].to, [MEMBER["personal_email"]])
 
-            outcome = services.mailbox_password_reset(mailbox=self.mailbox())
+            outcome = services.mailbox_password_reset(mailbox=self.mailbox(), actor=TEST_ACTOR)
             self.assertFalse(outcome.merged)
             self.assertEqual(outcome.job.kind, ProvisioningJob.Kind.RESET)
             self.wait_until_done(outcome.job)
@@ -172,7 +172,7 @@ class WorkerEndToEndTests(TransactionTestCase):
     def test_it_never_puts_the_password_in_the_broker(self):
         with self.running_worker():
             created = self.wait_until_done(create_pierre())
-            reset = services.mailbox_password_reset(mailbox=self.mailbox()).job
+            reset = services.mailbox_password_reset(mailbox=self.mailbox(), actor=TEST_ACTOR).job
             self.wait_until_done(reset)
         secrets = sms_passwords()
         self.assertEqual(len(secrets), 2)

@@ -2,12 +2,34 @@
 
 from dataclasses import dataclass
 
+import phonenumbers
+
 # GSM 03.38 basic character set; one of anything else turns the SMS into UCS-2 (70 a segment).
 GSM7_BASIC = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 SEGMENT_LENGTH = 160
+
+
+def mask_phone(number: str) -> str:
+    """`+32 4•• •• •• 12`: enough for the member to recognise their number, and no more.
+
+    The one masking rule for the admin, the emails, the commands and the SMS logs.
+    """
+    number = str(number or "")
+    if not number:
+        return ""
+    try:
+        country = f"+{phonenumbers.parse(number, None).country_code}"
+    except phonenumbers.NumberParseException:
+        country = ""
+    national = number[len(country) :]
+    if len(national) < 4:
+        return f"{country} {'•' * len(national)}".strip()
+    masked = national[0] + "•" * len(national[1:-2]) + national[-2:]
+    groups = [masked[:3]] + [masked[i : i + 2] for i in range(3, len(masked), 2)]
+    return f"{country} {' '.join(groups)}".strip()
 
 
 def is_gsm7(text: str) -> bool:
@@ -34,7 +56,3 @@ class BaseSmsBackend:
 
     def redact(self, *, message_id: str) -> None:
         """Erase the text wherever the backend kept it; nothing to do when it keeps none."""
-
-    @staticmethod
-    def masked(to: str) -> str:
-        return to[:5] + "•" * max(len(to) - 7, 0) + to[-2:]

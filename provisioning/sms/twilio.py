@@ -16,7 +16,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ..exceptions import PermanentError, TransientError
-from .base import BaseSmsBackend, SentSms
+from .base import BaseSmsBackend, SentSms, mask_phone
 
 logger = logging.getLogger(__name__)
 TWILIO_API = "https://api.twilio.com"
@@ -88,7 +88,7 @@ class SmsBackend(BaseSmsBackend):
             message = self.client.messages.create(
                 to=to, body=body, status_callback=status_callback_url(), **self._sender()
             )
-        logger.info("SMS accepted by Twilio: %s to %s", message.sid, self.masked(to))
+        logger.info("SMS accepted by Twilio: %s to %s", message.sid, mask_phone(to))
         return SentSms(message_id=message.sid, status=message.status or "queued")
 
     def redact(self, *, message_id: str) -> None:

@@ -9,6 +9,7 @@ from accounts import services
 from accounts.models import Member
 
 from ..base import (
+    TEST_ACTOR,
     OctopusTestCase,
     create_pierre,
     deliver,
@@ -96,7 +97,9 @@ class MemberUpdateServiceTests(OctopusTestCase):
     def test_it_validates_with_the_shared_validators_before_writing(self):
         member = create_pierre().mailbox.member
         with self.assertRaises(ValidationError) as caught:
-            services.member_update(member=member, full_name=" ", personal_email="x@", phone="0470")
+            services.member_update(
+                member=member, full_name=" ", personal_email="x@", phone="0470", actor=TEST_ACTOR
+            )
         self.assertEqual(
             set(caught.exception.message_dict), {"full_name", "personal_email", "phone"}
         )
@@ -106,14 +109,14 @@ class MemberUpdateServiceTests(OctopusTestCase):
         member = create_pierre().mailbox.member
         change = services.member_update(
             member=member, full_name="Pierre Dupont", personal_email="pierre@example.org",
-            phone="+32 470 99 88 77",
+            phone="+32 470 99 88 77", actor=TEST_ACTOR,
         )  # fmt: skip
         self.assertEqual(set(change.new), {"phone"})
         self.assertEqual(change.notified, ("pierre@example.org",))
         self.assertEqual(len(mail.outbox), 1)
         same = services.member_update(
             member=member, full_name="Pierre Dupont", personal_email="pierre@example.org",
-            phone="0470998877",
+            phone="0470998877", actor=TEST_ACTOR,
         )  # fmt: skip
         self.assertFalse(same.changed)
         self.assertEqual(len(mail.outbox), 1)

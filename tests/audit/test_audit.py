@@ -2,6 +2,7 @@
 
 import io
 
+from axes.models import AccessAttempt
 from django.core.management import CommandError, call_command
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -133,6 +134,18 @@ class CommandAuditTests(OctopusTestCase):
         self.assertEqual(record.outcome, Outcome.REFUSED)
         self.assertIn("n'existe pas", record.detail)
 
+    def test_it_records_each_lockout_axes_reset_lifts(self):
+        AccessAttempt.objects.create(
+            username="claire", ip_address="203.0.113.9", failures_since_start=5,
+            get_data="", post_data="", http_accept="", path_info="/admin/login/",
+        )  # fmt: skip
+        self.call("axes_reset")
+        [record] = records(Action.UNLOCK)
+        self.assertTrue(record.actor_label.startswith("système (commande axes_reset"))
+        self.assertEqual(record.target, "claire")
+        self.assertIn("203.0.113.9", record.detail)
+        self.assertFalse(AccessAttempt.objects.exists())
+
     def test_it_records_the_backup_codes_createadmin_prints(self):
         self.call("createadmin", "claire", "--tokens", "3")
         [record] = records(Action.OTP_BACKUP_CODES)
@@ -212,8 +225,8 @@ class AuditSecretsTests(OctopusTestCase):
         self.assertEqual(len(sms_passwords()), 2)
         self.assertEqual(
             set(AuditRecord.objects.values_list("action", flat=True)),
-            {Action.LOGIN_FAILED, Action.LOGIN, Action.PASSWORD_RESET, Action.OTP_ENROL,
-             Action.OTP_BACKUP_CODES},
+            {Action.LOGIN_FAILED, Action.LOGIN, Action.MAILBOX_CREATE, Action.PASSWORD_RESET,
+             Action.OTP_ENROL, Action.OTP_BACKUP_CODES},
         )  # fmt: skip
         for record in AuditRecord.objects.all():
             fields = " ".join(

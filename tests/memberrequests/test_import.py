@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from django.test import SimpleTestCase
 
 from accounts.models import Mailbox, Member
+from audit.models import Action, AuditRecord, Outcome
 from memberrequests import csvfile, imports
 from memberrequests.models import MemberImport, MemberImportRow
 from provisioning.models import ProvisioningJob
@@ -201,6 +202,23 @@ class ImportAdminTests(RequestTestCase):
         )
         errors = member_import.rows.filter(status=RowStatus.ERROR).values_list("line", flat=True)
         self.assertEqual(sorted(errors), [8, 24, 42])
+
+    def test_it_records_the_confirmation_and_each_creation_with_the_actor(self):
+        self.upload(members_csv(3, bad={2: "Anne Claes;membre2;membre2@example.org;0470 12"}))
+        member_import = MemberImport.objects.get()
+        self.client.post(f"{IMPORTS_URL}{member_import.pk}/confirmer/", REMOTE_ADDR="192.0.2.7")
+        [confirmed] = AuditRecord.objects.filter(action=Action.IMPORT_CONFIRM)
+        self.assertEqual(
+            (confirmed.actor, confirmed.actor_label, confirmed.ip, confirmed.outcome),
+            (self.admin, "claire", "192.0.2.7", Outcome.SUCCESS),
+        )
+        self.assertIn(f"import n°{member_import.pk}", confirmed.target)
+        created = AuditRecord.objects.filter(action=Action.MAILBOX_CREATE).order_by("target")
+        self.assertEqual(
+            [(r.target, r.actor, r.outcome) for r in created],
+            [(f"membre{i}@octopus-soignies.be", self.admin, Outcome.SUCCESS) for i in (1, 3)],
+        )
+        self.assertIn(f"import n°{member_import.pk}, ligne", created[0].detail)
 
     def test_it_checks_every_row_again_at_confirmation(self):
         self.upload(members_csv(3))

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 
 from accounts.models import Mailbox
+from audit.models import Action, AuditRecord, Outcome
 from memberrequests import tasks
 from memberrequests.models import MemberRequest
 from provisioning import services
@@ -12,6 +13,7 @@ from provisioning.sms import locmem
 
 from ..base import (
     MEMBER,
+    TEST_ACTOR,
     create_pierre,
     deliver,
     login_with_otp,
@@ -75,6 +77,29 @@ class ApprovalTests(QueueTestCase):
         self.assertIn("Votre adresse pierre@octopus-soignies.be est prête", settings_email.subject)
         self.assertNotIn(password, settings_email.body)
 
+    def test_it_records_the_approval_and_the_creation_with_the_administrator(self):
+        member_request = self.confirmed_address_request()
+        self.act("approve", member_request)
+        [approved] = AuditRecord.objects.filter(action=Action.REQUEST_APPROVE)
+        [created] = AuditRecord.objects.filter(action=Action.MAILBOX_CREATE)
+        self.assertEqual(
+            (approved.actor, approved.target, approved.outcome),
+            (self.admin, f"demande n°{member_request.pk}", Outcome.SUCCESS),
+        )
+        self.assertEqual(
+            (created.actor, created.target, created.outcome),
+            (self.admin, "pierre@octopus-soignies.be", Outcome.SUCCESS),
+        )
+        self.assertIn(f"demande n°{member_request.pk}", created.detail)
+
+    def test_it_records_a_refused_approval_with_its_reason(self):
+        member_request = self.confirmed_address_request()
+        create_pierre(personal_email="autre@example.org")  # the address is taken meanwhile
+        self.act("approve", member_request)
+        [refused] = AuditRecord.objects.filter(action=Action.REQUEST_APPROVE)
+        self.assertEqual((refused.actor, refused.outcome), (self.admin, Outcome.REFUSED))
+        self.assertIn("existe déjà", refused.detail)
+
     def test_it_starts_a_reset_for_a_forgotten_password(self):
         mailbox = deliver(create_pierre()).mailbox
         self.ask_password("pierre@octopus-soignies.be")
@@ -116,7 +141,7 @@ class ApprovalTests(QueueTestCase):
         self.ask_password("pierre@octopus-soignies.be")
         member_request = MemberRequest.objects.get()
         self.client.post(self.confirmation_link(member_request))
-        services.mailbox_disable(mailbox=mailbox)
+        services.mailbox_disable(mailbox=mailbox, actor=TEST_ACTOR)
         response = self.act("approve", member_request)
         self.assertContains(response, "est désactivée : réactivez-la")
         member_request.refresh_from_db()
@@ -194,6 +219,16 @@ class RefusalTests(QueueTestCase):
         self.act("refuse", member_request, confirm="1", reason="")
         tasks.send_refusal(member_request.pk)
         self.assertNotIn("Raison", mail.outbox[-1].body)
+
+    def test_it_records_the_refusal_with_the_administrator(self):
+        member_request = self.confirmed_address_request()
+        self.act("refuse", member_request, confirm="1", reason="Pas membre")
+        [refusal] = AuditRecord.objects.filter(action=Action.REQUEST_REFUSE)
+        self.assertEqual(
+            (refusal.actor, refusal.target, refusal.outcome),
+            (self.admin, f"demande n°{member_request.pk}", Outcome.SUCCESS),
+        )
+        self.assertNotIn("Pas membre", refusal.detail)  # the member's business, not the trail
 
 
 class ArrivalNoticeTests(QueueTestCase):

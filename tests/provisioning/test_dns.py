@@ -6,7 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import SimpleTestCase, override_settings
 
 from accounts.models import Domain
-from provisioning import checks, dns, dnschecks
+from provisioning import checks, dns, dnshealth
 from provisioning.exceptions import PermanentError
 
 from ..fakes.dns_server import (
@@ -106,11 +106,11 @@ class DnsGatewayTests(LoopbackDns, SimpleTestCase):
 class ChecksTestCase(LoopbackDns, SimpleTestCase):
     domain_fields: dict = {}
 
-    def check(self, key: str, zone: str | None = None, **domain_fields) -> dnschecks.Finding:
+    def check(self, key: str, zone: str | None = None, **domain_fields) -> dnshealth.Finding:
         if zone is not None:
             self.dns.load(zone)
         domain = association_domain(**{**self.domain_fields, **domain_fields})
-        [finding] = [f for f in dnschecks.domain_check_dns(domain=domain) if f.check == key]
+        [finding] = [f for f in dnshealth.domain_check_dns(domain=domain) if f.check == key]
         return finding
 
     def assertLevel(self, finding, level: str, *texts: str):
@@ -122,14 +122,14 @@ class ChecksTestCase(LoopbackDns, SimpleTestCase):
 
 class AssociationZoneTests(ChecksTestCase):
     def test_it_finds_every_check_ok_on_the_association_zone(self):
-        findings = dnschecks.domain_check_dns(domain=association_domain())
+        findings = dnshealth.domain_check_dns(domain=association_domain())
         self.assertEqual(
             [(f.check, f.level, f.conclusive, f.record) for f in findings],
-            [(key, "ok", True, "") for key, _label, _check in dnschecks.CHECKS],
+            [(key, "ok", True, "") for key, _label, _check in dnshealth.CHECKS],
         )
 
     def test_it_asks_each_question_once(self):
-        dnschecks.domain_check_dns(domain=association_domain())
+        dnshealth.domain_check_dns(domain=association_domain())
         self.assertEqual(len(self.dns.queries), len(set(self.dns.queries)))
 
 
@@ -161,7 +161,7 @@ class MxCheckTests(ChecksTestCase):
 
 
 class SpfCheckTests(ChecksTestCase):
-    def spf(self, *records: str) -> dnschecks.Finding:
+    def spf(self, *records: str) -> dnshealth.Finding:
         lines = [f'@ IN TXT "{record}"' for record in records]
         return self.check("spf", zone_replacing(association_zone(), "@ IN TXT", *lines))
 
@@ -218,7 +218,7 @@ class SpfCheckTests(ChecksTestCase):
 
 
 class DkimCheckTests(ChecksTestCase):
-    def key(self, record: str) -> dnschecks.Finding:
+    def key(self, record: str) -> dnshealth.Finding:
         zone = zone_replacing(
             association_zone(), "mail._domainkey", f"mail._domainkey IN TXT {record}"
         )
@@ -252,12 +252,12 @@ class DkimCheckTests(ChecksTestCase):
     def test_it_warns_without_a_selector_and_takes_one_from_the_command(self):
         self.assertLevel(self.check("dkim", dkim_selector=""), "warning", "Aucun sélecteur")
         domain = association_domain(dkim_selector="")
-        findings = dnschecks.domain_check_dns(domain=domain, dkim_selector="mail")
+        findings = dnshealth.domain_check_dns(domain=domain, dkim_selector="mail")
         self.assertEqual(findings[2].level, "ok")
 
 
 class DmarcCheckTests(ChecksTestCase):
-    def dmarc(self, *records: str) -> dnschecks.Finding:
+    def dmarc(self, *records: str) -> dnshealth.Finding:
         lines = [f'_dmarc IN TXT "{record}"' for record in records]
         return self.check("dmarc", zone_replacing(association_zone(), "_dmarc", *lines))
 
@@ -394,7 +394,7 @@ class UnansweredDnsTests(ChecksTestCase):
         self.dns.timeouts.update({f"_imap._tcp.{DOMAIN}", f"autoconfig.{DOMAIN}"})
         started = time.monotonic()
         with override_settings(**FAST_TIMEOUT):
-            findings = dnschecks.domain_check_dns(domain=association_domain())
+            findings = dnshealth.domain_check_dns(domain=association_domain())
         self.assertLess(time.monotonic() - started, 3)
         self.assertEqual({(f.level, f.conclusive) for f in findings}, {("warning", False)})
         self.assertIn("contrôle abandonné", findings[-1].message)

@@ -8,7 +8,7 @@ from django.db import connections
 from accounts.models import Mailbox
 from provisioning import services
 
-from ..base import OctopusTestCase, create_pierre, deliver, send_email, sms_passwords
+from ..base import TEST_ACTOR, OctopusTestCase, create_pierre, deliver, send_email, sms_passwords
 from .doubles import published_tasks, task_calls
 
 
@@ -23,7 +23,9 @@ class PasswordNeverLeaksTests(OctopusTestCase):
         with self.captureOnCommitCallbacks(execute=True):
             send_email(job)
         with self.captureOnCommitCallbacks(execute=True):
-            reset = services.mailbox_password_reset(mailbox=Mailbox.objects.get()).job
+            reset = services.mailbox_password_reset(
+                mailbox=Mailbox.objects.get(), actor=TEST_ACTOR
+            ).job
         with self.captureOnCommitCallbacks(execute=True):
             reset = deliver(reset)
         with self.captureOnCommitCallbacks(execute=True):

@@ -12,13 +12,14 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import Mailbox
-from provisioning import mailserver, passwords, services, tasks
+from provisioning import mailserver, passwords, services, steps, tasks
 from provisioning.exceptions import PermanentError, TransientError
 from provisioning.models import ProvisioningJob
 from provisioning.sms import locmem
 
 from ..base import (
     PASSWORD_IN_SMS,
+    TEST_ACTOR,
     OctopusTestCase,
     create_pierre,
     deliver,
@@ -104,6 +105,12 @@ class DeliverPasswordTests(JobTestCase):
         self.assertIsNotNone(job.sms_sent_at)
         self.assertIsNone(job.claim_token)
 
+    def test_it_runs_the_whole_job_from_the_sms_to_the_email(self):
+        job = send_email(deliver(self.job))
+        [password] = sms_passwords()
+        self.assertTrue(passwords.verify(password, self.row()["password"]))
+        self.assertEqual((job.state, job.email_status), ("done", "sent"))
+
     @override_settings(SMS_BACKEND=f"{HERE}.HashCheckingSmsBackend")
     def test_it_commits_the_hash_before_sending_the_sms(self):
         outside = len(connections[mailserver.ALIAS].atomic_blocks)  # the test's own
@@ -132,7 +139,7 @@ class DeliverPasswordTests(JobTestCase):
 
     def test_it_sends_a_new_password_for_a_reset(self):
         first = deliver(self.job)
-        reset = services.mailbox_password_reset(mailbox=Mailbox.objects.get()).job
+        reset = services.mailbox_password_reset(mailbox=Mailbox.objects.get(), actor=TEST_ACTOR).job
         deliver(reset)
         old, new = sms_passwords()
         self.assertNotEqual(old, new)
@@ -200,16 +207,18 @@ class TransientFailureTests(JobTestCase):
         self.assertEqual(deliver(self.job).state, "done")  # the retry, at its time
 
     def test_it_schedules_the_retry_message_for_the_jobs_due_time(self):
-        self.assertEqual(services.job_retry_countdown(job_id=self.job.pk), 0.0)
-        with self.assertRaises(TransientError):
+        # The step hands the task its countdown on the error: no query to ask for it.
+        with self.assertRaises(TransientError) as caught:
             tasks.deliver_password(self.job.pk)
-        countdown = services.job_retry_countdown(job_id=self.job.pk)
-        self.assertTrue(9 < countdown <= 10, countdown)  # PROVISIONING_RETRY_BACKOFF
+        self.assertEqual(caught.exception.countdown, 10)  # PROVISIONING_RETRY_BACKOFF
+        self.job.refresh_from_db()
+        due_in = (self.job.next_attempt_at - timezone.now()).total_seconds()
+        self.assertTrue(9 < due_in <= 10, due_in)
 
     def test_it_lets_the_retry_come_before_the_sweep(self):
         with self.assertRaises(TransientError):
             tasks.deliver_password(self.job.pk)
-        self.assertEqual(services.jobs_sweep(), {"password": 0, "email": 0, "redaction": 0})
+        self.assertEqual(steps.jobs_sweep(), {"password": 0, "email": 0, "redaction": 0})
 
     def test_it_retries_when_the_mail_database_is_down_and_sends_nothing(self):
         with mailserver_refusing_connections(), self.assertRaises(TransientError):
@@ -228,14 +237,16 @@ class PermanentFailureTests(JobTestCase):
         self.assertEqual((self.job.state, self.job.attempts), ("failed", 1))
         self.assertEqual(self.job.last_error, BAD_NUMBER)
         self.assertEqual(self.job.email_status, "waiting")
-        self.assertEqual(services.jobs_sweep(), {"password": 0, "email": 0, "redaction": 0})
+        self.assertEqual(steps.jobs_sweep(), {"password": 0, "email": 0, "redaction": 0})
 
     def test_it_leaves_the_mailbox_waiting_for_its_first_password(self):
         tasks.deliver_password(self.job.pk)
         mailbox = Mailbox.objects.get()
         self.assertEqual(mailbox.status, "pending")
         # So the next attempt sends the creation email with the settings, not a reset notice.
-        self.assertEqual(services.mailbox_password_reset(mailbox=mailbox).job.kind, "create")
+        self.assertEqual(
+            services.mailbox_password_reset(mailbox=mailbox, actor=TEST_ACTOR).job.kind, "create"
+        )
 
 
 class LostMessageTests(JobTestCase):
@@ -245,7 +256,7 @@ class LostMessageTests(JobTestCase):
         deliver(self.job)
         self.assertEqual(locmem.outbox, [])  # the claim is someone else's until the sweep
         with published_tasks() as published, self.captureOnCommitCallbacks(execute=True):
-            self.assertEqual(services.jobs_sweep(), {"password": 1, "email": 0, "redaction": 0})
+            self.assertEqual(steps.jobs_sweep(), {"password": 1, "email": 0, "redaction": 0})
         self.assertEqual(
             task_calls(published), [("provisioning.deliver_password", [self.job.pk], {})]
         )
@@ -256,26 +267,26 @@ class LostMessageTests(JobTestCase):
     def test_it_leaves_a_fresh_claim_alone(self):
         ProvisioningJob.objects.filter(pk=self.job.pk).update(state="running")
         self.age(claimed_at=settings.PROVISIONING_CLAIM_TIMEOUT - 30)
-        self.assertEqual(services.jobs_sweep(), {"password": 0, "email": 0, "redaction": 0})
+        self.assertEqual(steps.jobs_sweep(), {"password": 0, "email": 0, "redaction": 0})
 
     def test_it_rings_again_for_a_queued_job_once_per_grace_period(self):
         self.age(updated_at=settings.PROVISIONING_QUEUED_GRACE + 1)
         with published_tasks() as published, self.captureOnCommitCallbacks(execute=True):
-            first = services.jobs_sweep()
-            second = services.jobs_sweep()
+            first = steps.jobs_sweep()
+            second = steps.jobs_sweep()
         self.assertEqual((first["password"], second["password"]), (1, 0))
         self.assertEqual(
             task_calls(published), [("provisioning.deliver_password", [self.job.pk], {})]
         )
 
     def test_it_leaves_a_freshly_queued_job_to_its_doorbell(self):
-        self.assertEqual(services.jobs_sweep(), {"password": 0, "email": 0, "redaction": 0})
+        self.assertEqual(steps.jobs_sweep(), {"password": 0, "email": 0, "redaction": 0})
 
     def test_it_rings_again_for_a_lost_email(self):
         job = deliver(self.job)
         self.age(updated_at=settings.PROVISIONING_QUEUED_GRACE + 1)
         with published_tasks() as published, self.captureOnCommitCallbacks(execute=True):
-            self.assertEqual(services.jobs_sweep(), {"password": 0, "email": 1, "redaction": 0})
+            self.assertEqual(steps.jobs_sweep(), {"password": 0, "email": 1, "redaction": 0})
         self.assertEqual(task_calls(published), [("provisioning.send_job_email", [job.pk], {})])
 
 
@@ -357,7 +368,7 @@ class SendEmailTests(JobTestCase):
 
     def test_it_emails_a_shorter_notice_after_a_reset(self):
         send_email(self.job)
-        reset = services.mailbox_password_reset(mailbox=Mailbox.objects.get()).job
+        reset = services.mailbox_password_reset(mailbox=Mailbox.objects.get(), actor=TEST_ACTOR).job
         send_email(deliver(reset))
         creation, notice = mail.outbox
         self.assertEqual(notice.to, ["pierre@example.org"])

@@ -5,12 +5,14 @@ from unittest import mock
 from django.core.exceptions import ValidationError
 
 from accounts.models import Mailbox
+from audit.services import Actor
 from provisioning import mailserver, services
 from provisioning.exceptions import TransientError
 from provisioning.models import ProvisioningJob
 
 from ..base import (
     DOMAIN,
+    TEST_ACTOR,
     OctopusTestCase,
     create_pierre,
     deliver,
@@ -69,7 +71,8 @@ class MailboxCreateTests(OctopusTestCase):
 
     def test_it_records_who_asked(self):
         admin = make_staff_without_device()
-        self.assertEqual(create_pierre(requested_by=admin).requested_by, admin)
+        job = create_pierre(actor=Actor(label=admin.username, user=admin))
+        self.assertEqual(job.requested_by, admin)
 
 
 class MailboxCreateRefusalTests(OctopusTestCase):
@@ -162,7 +165,7 @@ class MailboxPasswordResetTests(OctopusTestCase):
     def reset(self):
         self.mailbox.refresh_from_db()  # as the admin reads it, after the worker's changes
         with published_tasks() as published, self.captureOnCommitCallbacks(execute=True):
-            outcome = services.mailbox_password_reset(mailbox=self.mailbox)
+            outcome = services.mailbox_password_reset(mailbox=self.mailbox, actor=TEST_ACTOR)
         return outcome, task_calls(published)
 
     def test_it_merges_a_reset_into_the_queued_delivery(self):
@@ -193,9 +196,9 @@ class MailboxPasswordResetTests(OctopusTestCase):
 
     def test_it_refuses_a_disabled_mailbox(self):
         deliver(self.first)
-        services.mailbox_disable(mailbox=self.mailbox)
+        services.mailbox_disable(mailbox=self.mailbox, actor=TEST_ACTOR)
         with self.assertRaisesMessage(ValidationError, "est désactivée : réactivez-la"):
-            services.mailbox_password_reset(mailbox=self.mailbox)
+            services.mailbox_password_reset(mailbox=self.mailbox, actor=TEST_ACTOR)
         self.assertEqual(ProvisioningJob.objects.count(), 1)
 
 
@@ -209,40 +212,40 @@ class MailboxDisableEnableTests(OctopusTestCase):
         return Mailbox.objects.get(pk=self.mailbox.pk).status
 
     def test_it_disables_the_login_and_the_mailbox(self):
-        services.mailbox_disable(mailbox=self.mailbox)
+        services.mailbox_disable(mailbox=self.mailbox, actor=TEST_ACTOR)
         self.assertFalse(mailserver.user_row(ADDRESS)["active"])
         self.assertEqual(self.status(), "disabled")
 
     def test_it_enables_them_again(self):
-        services.mailbox_disable(mailbox=self.mailbox)
-        services.mailbox_enable(mailbox=self.mailbox)
+        services.mailbox_disable(mailbox=self.mailbox, actor=TEST_ACTOR)
+        services.mailbox_enable(mailbox=self.mailbox, actor=TEST_ACTOR)
         self.assertTrue(mailserver.user_row(ADDRESS)["active"])
         self.assertEqual(self.status(), "active")
 
     def test_it_keeps_the_password_across_disable_and_enable(self):
         stored = mailserver.user_row(ADDRESS)["password"]
-        services.mailbox_disable(mailbox=self.mailbox)
-        services.mailbox_enable(mailbox=self.mailbox)
+        services.mailbox_disable(mailbox=self.mailbox, actor=TEST_ACTOR)
+        services.mailbox_enable(mailbox=self.mailbox, actor=TEST_ACTOR)
         self.assertEqual(mailserver.user_row(ADDRESS)["password"], stored)
 
     def test_it_refuses_to_disable_twice_or_enable_an_enabled_mailbox(self):
         with self.assertRaisesMessage(ValidationError, "n'est pas désactivée"):
-            services.mailbox_enable(mailbox=self.mailbox)
-        services.mailbox_disable(mailbox=self.mailbox)
+            services.mailbox_enable(mailbox=self.mailbox, actor=TEST_ACTOR)
+        services.mailbox_disable(mailbox=self.mailbox, actor=TEST_ACTOR)
         with self.assertRaisesMessage(ValidationError, "est déjà désactivée"):
-            services.mailbox_disable(mailbox=self.mailbox)
+            services.mailbox_disable(mailbox=self.mailbox, actor=TEST_ACTOR)
 
     def test_it_disables_a_mailbox_that_never_got_a_password(self):
         create_pierre(local_part="marie")
         marie = Mailbox.objects.get(local_part="marie")
-        services.mailbox_disable(mailbox=marie)
+        services.mailbox_disable(mailbox=marie, actor=TEST_ACTOR)
         self.assertIsNone(mailserver.user_row(f"marie@{DOMAIN}"))
-        services.mailbox_enable(mailbox=marie)
+        services.mailbox_enable(mailbox=marie, actor=TEST_ACTOR)
         self.assertEqual(Mailbox.objects.get(pk=marie.pk).status, "pending")
 
     def test_it_changes_nothing_while_the_mail_database_is_down(self):
         with mailserver_refusing_connections(), self.assertRaises(TransientError):
-            services.mailbox_disable(mailbox=self.mailbox)
+            services.mailbox_disable(mailbox=self.mailbox, actor=TEST_ACTOR)
         self.assertEqual(self.status(), "active")
         self.assertTrue(mailserver.user_row(ADDRESS)["active"])
 
@@ -251,7 +254,7 @@ class MailboxConfirmationResendTests(OctopusTestCase):
     def test_it_requeues_the_email_step(self):
         job = send_email(deliver(create_pierre()))
         with published_tasks() as published, self.captureOnCommitCallbacks(execute=True):
-            services.mailbox_confirmation_resend(mailbox=job.mailbox)
+            services.mailbox_confirmation_resend(mailbox=job.mailbox, actor=TEST_ACTOR)
         job.refresh_from_db()
         self.assertEqual((job.email_status, job.email_attempts), ("queued", 0))
         self.assertEqual(task_calls(published), [(EMAIL, [job.pk], {})])
@@ -260,15 +263,17 @@ class MailboxConfirmationResendTests(OctopusTestCase):
     def test_it_refuses_before_any_password_was_sent(self):
         job = create_pierre()
         with self.assertRaisesMessage(ValidationError, "Aucun mot de passe n'a encore été envoyé"):
-            services.mailbox_confirmation_resend(mailbox=job.mailbox)
+            services.mailbox_confirmation_resend(mailbox=job.mailbox, actor=TEST_ACTOR)
 
     def test_it_refuses_while_the_email_is_on_its_way(self):
         job = deliver(create_pierre())
         with self.assertRaisesMessage(ValidationError, "déjà en cours d'envoi"):
-            services.mailbox_confirmation_resend(mailbox=job.mailbox)
+            services.mailbox_confirmation_resend(mailbox=job.mailbox, actor=TEST_ACTOR)
 
     def test_it_resends_the_latest_delivery(self):
         first = send_email(deliver(create_pierre()))
-        reset = services.mailbox_password_reset(mailbox=first.mailbox).job
+        reset = services.mailbox_password_reset(mailbox=first.mailbox, actor=TEST_ACTOR).job
         send_email(deliver(reset))
-        self.assertEqual(services.mailbox_confirmation_resend(mailbox=first.mailbox), reset)
+        self.assertEqual(
+            services.mailbox_confirmation_resend(mailbox=first.mailbox, actor=TEST_ACTOR), reset
+        )

@@ -25,7 +25,7 @@ from provisioning.sms import (
     password_sms,
     send_sms,
 )
-from provisioning.sms.base import fits_one_segment, is_gsm7
+from provisioning.sms.base import fits_one_segment, is_gsm7, mask_phone
 from provisioning.sms.twilio import BaseUrlHttpClient
 
 from ..fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
@@ -354,7 +354,10 @@ class SendSmsTests(SimpleTestCase):
         self.assertEqual(locmem.outbox, [])
 
     def test_it_masks_all_but_the_ends_of_a_number(self):
-        self.assertEqual(BaseSmsBackend.masked(TO), "+3247•••••56")
+        # The rule of Member.masked_phone and the emails: one rule everywhere.
+        self.assertEqual(mask_phone(TO), "+32 4•• •• •• 56")
+        self.assertEqual(mask_phone("+33612345678"), "+33 6•• •• •• 78")
+        self.assertEqual(mask_phone(""), "")
 
 
 class PasswordSmsTests(SimpleTestCase):

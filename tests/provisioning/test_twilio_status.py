@@ -5,7 +5,7 @@ from django.core import mail
 from django.test import override_settings
 
 from accounts.models import Mailbox
-from provisioning import tasks
+from provisioning import steps, tasks
 from provisioning.exceptions import PermanentError, TransientError
 from provisioning.models import ProvisioningJob, SmsStatusEvent
 from provisioning.sms import send_sms
@@ -115,15 +115,15 @@ class StatusCallbackTests(TwilioStatusTestCase):
         ProvisioningJob.objects.filter(pk=reset.pk).update(state="queued")
         next_sid = "SM" + "0" * 32
         SmsStatusEvent.objects.create(message_sid=next_sid, status="delivered")
-        original = tasks.services.sms.send_sms
+        original = steps.sms.send_sms
 
         def send_with_known_sid(*, to, body):
             sent = original(to=to, body=body)
             SmsStatusEvent.objects.filter(message_sid=next_sid).update(message_sid=sent.message_id)
             return sent
 
-        tasks.services.sms.send_sms = send_with_known_sid
-        self.addCleanup(setattr, tasks.services.sms, "send_sms", original)
+        steps.sms.send_sms = send_with_known_sid
+        self.addCleanup(setattr, steps.sms, "send_sms", original)
         reset = deliver(reset)
         self.assertEqual(reset.sms_status, "delivered")
 

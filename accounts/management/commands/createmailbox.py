@@ -2,15 +2,13 @@
 
 from django.core.exceptions import ValidationError
 
-from audit.models import Action
 from provisioning import services
 
-from ..jobs import MailboxCommand
+from ..base import MailboxCommand
 
 
 class Command(MailboxCommand):
     help = "Create a mailbox; its password is generated and sent to the member by SMS."
-    audit_action = Action.MAILBOX_CREATE
     waits = True
 
     def add_arguments(self, parser):
@@ -23,13 +21,14 @@ class Command(MailboxCommand):
         local_part, at, domain_name = address.strip().rpartition("@")
         if not at or not local_part:
             raise ValidationError(f"« {address} » n'est pas une adresse complète (nom@domaine).")
-        job = services.mailbox_create(
+        outcome = services.mailbox_create(
             local_part=local_part,
             domain=services.domain_get(name=domain_name),
             full_name=name,
             personal_email=personal_email,
             phone=phone,
+            actor=self.actor,
         )
-        if job.adopted_row:
-            self.stderr.write(services.ADOPTED_ROW_WARNING.format(address=job.mailbox.address))
-        self.report(job, **options)
+        if outcome.warning:
+            self.stderr.write(outcome.warning)
+        self.report(outcome.job, **options)

@@ -1,16 +1,13 @@
 """enablemailbox ADDRESS"""
 
-from audit.models import Action
 from provisioning import services
 
-from ..jobs import MailboxCommand, mailbox_from
+from ..base import MailboxCommand
 
 
 class Command(MailboxCommand):
     help = "Enable a disabled mailbox again, with its current password."
-    audit_action = Action.MAILBOX_ENABLE
 
     def run(self, *, address, **options):
-        mailbox = mailbox_from(address)
-        services.mailbox_enable(mailbox=mailbox)
+        mailbox = services.mailbox_enable(mailbox=address, actor=self.actor)
         self.stdout.write(self.style.SUCCESS(f"{mailbox.address} est réactivée."))

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.services import Actor
 from provisioning import services as provisioning
 
 from ... import imports
@@ -47,7 +48,9 @@ class Command(BaseCommand):
                 member_import = imports.member_import_preview(
                     data=data, file_name=name, domain=domain
                 )
-                imports.member_import_confirm(member_import=member_import)
+                imports.member_import_confirm(
+                    member_import=member_import, actor=Actor.command("importmembers")
+                )
                 rows = list(member_import.rows.select_related("domain").order_by("line"))
         except ValidationError as exc:
             raise CommandError("Rien n'a été créé : " + " ".join(exc.messages)) from None

@@ -9,7 +9,7 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from provisioning import dns, dnschecks, services
+from provisioning import dns, dnshealth, services
 
 MARKS = {"ok": "OK", "warning": "AVERTISSEMENT", "error": "ERREUR"}
 
@@ -34,12 +34,12 @@ class Command(BaseCommand):
             found = services.domain_get(name=domain)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
-        findings = dnschecks.domain_check_dns(domain=found, dkim_selector=dkim_selector)
+        findings = dnshealth.domain_check_dns(domain=found, dkim_selector=dkim_selector)
         if as_json:
             self._print_json(found, findings)
         else:
             self._print_text(found, findings)
-        errors = [f for f in findings if f.conclusive and f.level == dnschecks.ERROR]
+        errors = [f for f in findings if f.conclusive and f.level == dnshealth.ERROR]
         if errors:
             raise CommandError(
                 f"{len(errors)} erreur(s) dans le DNS de {found.name}.", returncode=1
@@ -70,7 +70,7 @@ class Command(BaseCommand):
         report = {
             "domain": domain.name,
             "nameservers": dns.describe_nameservers(),
-            "ok": all(f.conclusive and f.level == dnschecks.OK for f in findings),
+            "ok": all(f.conclusive and f.level == dnshealth.OK for f in findings),
             "findings": [finding.as_dict() for finding in findings],
         }
         self.stdout.write(json.dumps(report, ensure_ascii=False, indent=2))

@@ -1,8 +1,8 @@
-"""mailserver_audit [--fix]: compare the app's mailboxes with the mail-server table."""
+"""mailserver_audit [--fix]: the drift between the app's mailboxes and the mail-server table."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from provisioning import audit
+from provisioning import drift
 from provisioning.exceptions import ProvisioningError
 
 
@@ -17,8 +17,8 @@ class Command(BaseCommand):
 
     def handle(self, *, fix, **options):
         try:
-            findings = audit.mailserver_audit()
-            repaired = audit.mailserver_audit_fix(findings) if fix else []
+            findings = drift.drifts_find()
+            repaired = drift.drifts_fix(findings) if fix else []
         except ProvisioningError as exc:
             raise CommandError(exc.message) from None
         for finding in findings:

@@ -2,14 +2,14 @@
 
 from django.core.management.base import BaseCommand
 
-from provisioning import services
+from provisioning import steps
 
 
 class Command(BaseCommand):
     help = "Re-enqueue jobs queued or claimed for too long (lost message, dead worker)."
 
     def handle(self, *args, **options):
-        rung = services.jobs_sweep()
+        rung = steps.jobs_sweep()
         self.stdout.write(
             f"Envois relancés : {rung['password']} mot(s) de passe, {rung['email']} email(s)."
         )

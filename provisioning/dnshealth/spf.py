@@ -1,16 +1,14 @@
-"""SPF (RFC 7208), read far enough to tell an administrator what is wrong with a record.
-
-It parses a record, counts the DNS lookups a receiver makes (10 at most, includes and
-redirects followed), and evaluates whether an address passes. It asks the DNS only
-through the `lookup(name, type)` it is given; macros and `ptr` cannot be evaluated
-here and make the verdict uncertain instead of wrong.
-"""
+"""SPF (RFC 7208), read far enough to tell an administrator what is wrong with a record."""
 
 import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+# It parses a record, counts the DNS lookups a receiver makes (10 at most, includes and
+# redirects followed), and evaluates whether an address passes. It asks the DNS only
+# through the `lookup(name, type)` it is given, so the checks' cache answers; macros and
+# `ptr` cannot be evaluated here and make the verdict uncertain instead of wrong.
 LOOKUP_LIMIT = 10
 MECHANISMS = {"all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"}
 COUNTED = {"include", "a", "mx", "ptr", "exists"}  # and the redirect= modifier

@@ -1,4 +1,4 @@
-"""mailserver_audit: differences between the app and the table, repaired only where owned."""
+"""Drift (mailserver_audit): the app against the mail table, repaired only where owned."""
 
 import io
 
@@ -7,12 +7,12 @@ from django.db import connections
 
 from provisioning import mailserver, passwords
 
-from ..base import OctopusTestCase, create_pierre, deliver, sms_passwords
+from ..base import OctopusTestCase, create_pierre, create_pierre_outcome, deliver, sms_passwords
 
 OTHER = "inconnu@octopus-soignies.be"
 
 
-class MailserverAuditTests(OctopusTestCase):
+class MailserverDriftTests(OctopusTestCase):
     def audit(self, *args) -> tuple[str, str | None]:
         """What the command printed, and its error (None when it found no difference)."""
         out = io.StringIO()
@@ -65,8 +65,9 @@ class AdoptedRowTests(OctopusTestCase):
     def test_it_adopts_a_row_made_by_hand_and_replaces_its_password_only_in_the_job(self):
         address = "pierre@octopus-soignies.be"
         mailserver.user_set_password(address=address, password_hash="{SHA512-CRYPT}$6$old$x")
-        job = create_pierre()
-        self.assertTrue(job.adopted_row)
+        outcome = create_pierre_outcome()
+        self.assertTrue(outcome.adopted_row)
+        job = outcome.job
         self.assertEqual(mailserver.user_row(address)["password"], "{SHA512-CRYPT}$6$old$x")
         deliver(job)
         [password] = sms_passwords()

@@ -5,9 +5,7 @@ import time
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.models import Outcome
-from audit.services import Actor, audit_record
-from provisioning import services
+from audit.services import Actor
 from provisioning.exceptions import ProvisioningError
 from provisioning.models import EmailStatus, JobState, ProvisioningJob
 
@@ -15,10 +13,12 @@ SETTLED_EMAIL = {EmailStatus.DONE, EmailStatus.FAILED, EmailStatus.WAITING}
 
 
 class MailboxCommand(BaseCommand):
-    """Parses ADDRESS; turns every expected error into a French message and exit status 1."""
+    """Parses ADDRESS; turns every expected error into a French message and exit status 1.
+
+    The use cases record the act themselves, with `self.actor` as the one who asked.
+    """
 
     waits = False
-    audit_action = ""  # each command's Action, for the audit trail
 
     def add_arguments(self, parser):
         parser.add_argument("address", help="the full address, e.g. pierre@octopus-soignies.be")
@@ -30,29 +30,17 @@ class MailboxCommand(BaseCommand):
                 "--timeout", type=float, default=120, help="seconds to wait (default 120)"
             )
 
+    @property
+    def actor(self) -> Actor:
+        return Actor.command(self.__module__.rsplit(".", 1)[-1])
+
     def handle(self, *args, **options):
         try:
-            result = self.run(**options)
+            return self.run(**options)
         except ValidationError as exc:
-            self.audit(options, Outcome.REFUSED, describe(exc))
             raise CommandError(describe(exc)) from None
         except ProvisioningError as exc:
-            self.audit(options, Outcome.ERROR, exc.message)
             raise CommandError(exc.message) from None
-        except CommandError as exc:  # the job failed, or did not finish in time
-            self.audit(options, Outcome.ERROR, str(exc))
-            raise
-        self.audit(options, Outcome.SUCCESS, "")
-        return result
-
-    def audit(self, options: dict, outcome: str, detail: str) -> None:
-        audit_record(
-            actor=Actor.command(self.__module__.rsplit(".", 1)[-1]),
-            action=self.audit_action,
-            target=options["address"].strip().lower(),
-            outcome=outcome,
-            detail=detail,
-        )
 
     def run(self, **options):
         raise NotImplementedError
@@ -112,7 +100,3 @@ def wait_for(job: ProvisioningJob, *, timeout: float) -> ProvisioningJob:
         if settled or time.monotonic() >= deadline:
             return job
         time.sleep(0.2)
-
-
-def mailbox_from(address: str):
-    return services.mailbox_get(address=address)

@@ -15,7 +15,7 @@ Status = Mailbox.Status
 
 
 @dataclass(frozen=True)
-class Finding:
+class Drift:
     address: str
     kind: str  # missing, unknown, should_be_active, should_be_disabled
     message: str
@@ -34,24 +34,24 @@ MESSAGES = {
 }
 
 
-def _finding(address: str, kind: str) -> Finding:
-    return Finding(address, kind, MESSAGES[kind].format(address=address))
+def _drift_of(address: str, kind: str) -> Drift:
+    return Drift(address, kind, MESSAGES[kind].format(address=address))
 
 
-def mailserver_audit() -> list[Finding]:
+def drifts_find() -> list[Drift]:
     findings = []
     for domain in Domain.objects.order_by("name"):
         rows = mailserver.domain_users(domain.name)
         mailboxes = {m.address: m for m in Mailbox.objects.filter(domain=domain)}
         for address, mailbox in sorted(mailboxes.items()):
-            kind = _drift(mailbox.status, rows.get(address))
+            kind = _drift_kind(mailbox.status, rows.get(address))
             if kind:
-                findings.append(_finding(address, kind))
-        findings += [_finding(a, "unknown") for a in sorted(set(rows) - set(mailboxes))]
+                findings.append(_drift_of(address, kind))
+        findings += [_drift_of(a, "unknown") for a in sorted(set(rows) - set(mailboxes))]
     return findings
 
 
-def _drift(status: str, active: bool | None) -> str | None:
+def _drift_kind(status: str, active: bool | None) -> str | None:
     if active is None:
         # Pending (first password on its way) or disabled: nothing to log in with, as wanted.
         return "missing" if status == Status.ACTIVE else None
@@ -62,7 +62,7 @@ def _drift(status: str, active: bool | None) -> str | None:
     return None
 
 
-def mailserver_audit_fix(findings: list[Finding]) -> list[Finding]:
+def drifts_fix(findings: list[Drift]) -> list[Drift]:
     """Apply what the app owns; returns the findings it repaired."""
     repaired = []
     for finding in findings:

@@ -1,12 +1,10 @@
-"""The content of TXT records: DMARC and DKIM tag lists, and DKIM public keys.
-
-Pure functions, no DNS: `provisioning.dnschecks` asks, these read what came back.
-"""
+"""The content of TXT records: DMARC and DKIM tag lists, and DKIM public keys (no DNS)."""
 
 import base64
 
 from accounts.models import DnsLevel
 
+# Pure functions: `provisioning.dnshealth.mail` asks the DNS, these read what came back.
 OK, WARNING, ERROR = DnsLevel.OK, DnsLevel.WARNING, DnsLevel.ERROR
 
 

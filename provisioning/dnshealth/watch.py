@@ -1,12 +1,4 @@
-"""The daily DNS watch: check every domain, email the administrators when a check gets worse.
-
-The last conclusive level of each check is kept in `DnsCheckState`; an email goes out when
-a check moves from ok to warning or error, or from warning to error — once, not every day
-while it stays broken. A check never seen before counts as ok, so the first run reports what
-is already broken. Inconclusive results (DNS timeouts) change nothing and alert nobody.
-The recipients are the active staff users with an email address, as for the SMS failure
-alerts: the people who use the admin, kept up to date there (`createadmin --email`).
-"""
+"""The daily DNS watch: check every domain, email the administrators when a check gets worse."""
 
 import logging
 from dataclasses import dataclass
@@ -18,7 +10,9 @@ from django.utils import timezone
 
 from accounts.models import DnsCheckState, DnsLevel, Domain
 
-from . import dnschecks, emails
+from .. import emails, selectors
+from . import domain_check_dns
+from .lookups import RANK, Finding
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +20,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Change:
     domain: Domain
-    finding: dnschecks.Finding
+    finding: Finding
     previous: str  # a DnsLevel value
 
     @property
@@ -35,16 +29,22 @@ class Change:
 
     @property
     def worse(self) -> bool:
-        return dnschecks.RANK[self.finding.level] > dnschecks.RANK[self.previous]
+        return RANK[self.finding.level] > RANK[self.previous]
 
 
+# The last conclusive level of each check is kept in `DnsCheckState`; an email goes out when
+# a check moves from ok to warning or error, or from warning to error — once, not every day
+# while it stays broken. A check never seen before counts as ok, so the first run reports what
+# is already broken. Inconclusive results (DNS timeouts) change nothing and alert nobody.
+# The recipients are the active staff users with an email address, as for the SMS failure
+# alerts: the people who use the admin, kept up to date there (`createadmin --email`).
 def domains_watch_dns() -> list[Change]:
     """Check every domain; email the worsened checks; then remember the new levels."""
     now = timezone.now()
     changes = []
     for domain in Domain.objects.all():
         states = {state.check_name: state for state in domain.dns_states.all()}
-        for finding in dnschecks.domain_check_dns(domain=domain):
+        for finding in domain_check_dns(domain=domain):
             if not finding.conclusive:
                 continue
             state = states.get(finding.check)
@@ -72,6 +72,10 @@ def _remember(changes: list[Change], now) -> None:
 
 
 def _alert(worse: list[Change]) -> None:
+    recipients = selectors.staff_addresses()
+    if not recipients:
+        logger.warning("%d DNS check(s) got worse, and no administrator has an email", len(worse))
+        return
     domains = sorted({change.domain.pk: change.domain for change in worse}.values(), key=str)
     context = {
         "changes": worse,
@@ -85,5 +89,4 @@ def _alert(worse: list[Change]) -> None:
             for domain in domains
         ],
     }
-    if not emails.send_to_staff(template="dns_alert", context=context):
-        logger.warning("%d DNS check(s) got worse, and no administrator has an email", len(worse))
+    emails.send_rendered(template="dns_alert", context=context, to=recipients, html=False)

@@ -1,0 +1,102 @@
+"""The read side of deliveries: what the admin pages (and later the API) show of the jobs."""
+
+from django.contrib.auth import get_user_model
+from django.db.models import OuterRef, Q, Subquery
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext_lazy as _
+
+from .models import SMS_DELIVERED, SMS_FINAL, SMS_NOT_DELIVERED, JobState, ProvisioningJob
+from .sms.twilio import explain
+
+
+def _latest_job(field: str) -> Subquery:
+    jobs = ProvisioningJob.objects.filter(mailbox=OuterRef("pk")).order_by("-created_at", "-pk")
+    return Subquery(jobs.values(field)[:1])
+
+
+def with_last_job(mailboxes):
+    """Mailboxes annotated with their last job's delivery, in one query (constant count)."""
+    return mailboxes.annotate(
+        last_job_state=_latest_job("state"),
+        last_sms_status=_latest_job("sms_status"),
+        last_sms_sent_at=_latest_job("sms_sent_at"),
+        last_sms_status_at=_latest_job("sms_status_at"),
+        last_sms_error_code=_latest_job("sms_error_code"),
+        last_job_error=_latest_job("last_error"),
+    )
+
+
+# The questions asked of the mailbox list, on `with_last_job` annotations.
+LAST_SMS = {
+    "delivered": (_("remis"), Q(last_sms_status__in=SMS_DELIVERED)),
+    "not_delivered": (_("non remis"), Q(last_sms_status__in=SMS_NOT_DELIVERED)),
+    "unconfirmed": (
+        _("envoyé, sans accusé de réception"),
+        Q(last_job_state=JobState.DONE)
+        & ~Q(last_sms_status__in=[*SMS_NOT_DELIVERED, *SMS_DELIVERED]),
+    ),
+    "failed": (_("échec de l'envoi"), Q(last_job_state=JobState.FAILED)),
+    "in_flight": (
+        _("en attente ou en cours"),
+        Q(last_job_state__in=[JobState.QUEUED, JobState.RUNNING]),
+    ),
+}
+
+
+def last_job(mailbox) -> ProvisioningJob | None:
+    """The mailbox's latest delivery, the one its page follows."""
+    return mailbox.jobs.order_by("-created_at", "-pk").first()
+
+
+def _day_and_time(moment) -> str:
+    return dateformat.format(timezone.localtime(moment), "d/m à H:i") if moment else ""
+
+
+def delivery_summary(
+    *, state: str, sms_status: str, sent_at, status_at, error_code: int | None, last_error: str
+) -> tuple[str, str]:
+    """(tone, French text) of a job's delivery, read at a glance: ok, waiting or error."""
+    if state == JobState.FAILED:
+        return "error", f"Échec : {last_error}"
+    if state != JobState.DONE:
+        label = str(JobState(state).label).capitalize()
+        return "waiting", f"{label} — {last_error}" if last_error else label
+    if sms_status in SMS_NOT_DELIVERED:
+        reason = f"{explain(error_code)} ({error_code})" if error_code else "raison inconnue"
+        return "error", f"SMS non remis : {reason}"
+    if sms_status in SMS_DELIVERED:
+        return "ok", f"SMS remis le {_day_and_time(status_at or sent_at)}"
+    return "ok", f"SMS envoyé le {_day_and_time(sent_at)}, accusé de réception attendu"
+
+
+def job_summary(job: ProvisioningJob) -> tuple[str, str, bool]:
+    """(tone, French text, settled) of one job; settled once nothing more will change."""
+    tone, text = delivery_summary(
+        state=job.state,
+        sms_status=job.sms_status,
+        sent_at=job.sms_sent_at,
+        status_at=job.sms_status_at,
+        error_code=job.sms_error_code,
+        last_error=job.last_error,
+    )
+    settled = job.state == JobState.FAILED or (
+        job.state == JobState.DONE and job.sms_status in SMS_FINAL
+    )
+    return tone, text, settled
+
+
+def sms_failure_reason(job: ProvisioningJob) -> str:
+    """`numéro injoignable (30003)`: what the administrator reads about an SMS not delivered."""
+    if job.sms_error_code:
+        return f"{explain(job.sms_error_code)} ({job.sms_error_code})"
+    return "raison non précisée par l'opérateur"
+
+
+def staff_addresses() -> list[str]:
+    """The administrators who receive alerts: active staff users with an email address."""
+    return list(
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+    )
