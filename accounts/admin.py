@@ -140,6 +140,7 @@ class MailboxAdmin(admin.ModelAdmin):
             personal_email=data["personal_email"],
             phone=data["phone"],
             actor=Actor.from_request(request),
+            allow_reserved=True,  # on purpose; the outcome's warning says so
         )
         mailbox = outcome.mailbox
         obj.pk, obj.member, obj.status = mailbox.pk, mailbox.member, mailbox.status
@@ -260,7 +261,10 @@ class MailboxAdmin(admin.ModelAdmin):
         local_part = request.GET.get("local_part", "")
         problem = services.mailbox_address_problem(local_part=local_part, domain=domain)
         address = f"{local_part.strip().lower()}@{domain.name}"
-        return JsonResponse({"ok": problem is None, "message": problem or f"{address} est libre."})
+        free = f"{address} est libre."
+        if services.is_reserved(local_part):
+            free = f"{address} est libre, mais c'est une adresse de rôle réservée (postmaster…)."
+        return JsonResponse({"ok": problem is None, "message": problem or free})
 
     def resend_view(self, request, object_id):
         """The mailbox page's button: the same as the list's reset action, for one address."""

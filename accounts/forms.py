@@ -66,6 +66,7 @@ class MailboxCreationForm(ServiceValidationMixin, forms.ModelForm):
                 full_name=data.get("full_name", ""),
                 personal_email=data.get("personal_email", ""),
                 phone=data.get("phone", ""),
+                allow_reserved=True,  # the administrator may, with a warning after the save
             )
         )
         if cleaned:

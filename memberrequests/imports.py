@@ -5,6 +5,7 @@ the very services behind the administrator's own form, each with its own job.
 """
 
 import logging
+import re
 from collections import Counter, defaultdict
 
 import tablib
@@ -195,6 +196,20 @@ def member_import_report(*, member_import: MemberImport) -> str:
     labels = dict(RowStatus.choices)
     report = tablib.Dataset(headers=["ligne", *csvfile.COLUMNS.values(), "statut", "raison"])
     for row in member_import.rows.select_related("domain").order_by("line").iterator():
-        report.append([row.line, row.full_name, row.address, row.personal_email, row.phone,
-                       str(labels[row.status]), row.reason])  # fmt: skip
+        cells = [row.full_name, row.address, row.personal_email, row.phone,
+                 str(labels[row.status]), row.reason]  # fmt: skip
+        report.append([row.line, *map(spreadsheet_text, cells)])
     return "\ufeff" + report.export("csv", delimiter=";")
+
+
+# What a spreadsheet reads as the start of a formula (CSV injection); a plain number such
+# as a phone's `+32470123456` computes nothing and is left as typed.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"^[+-]?[0-9][0-9 ]*$")
+
+
+def spreadsheet_text(cell: str) -> str:
+    """The cell as text a spreadsheet never runs: a leading quote before a formula's start."""
+    if cell.startswith(FORMULA_START) and not PLAIN_NUMBER.match(cell):
+        return "'" + cell
+    return cell

@@ -112,6 +112,13 @@ MAILSERVER_BCRYPT_COST = env_int("MAILSERVER_BCRYPT_COST", 10)
 MAILSERVER_ARGON2_MEMORY_KIB = env_int("MAILSERVER_ARGON2_MEMORY_KIB", 19456)
 MAILSERVER_ARGON2_TIME_COST = env_int("MAILSERVER_ARGON2_TIME_COST", 2)
 MAIL_DOMAIN = env_str("MAIL_DOMAIN", "octopus-soignies.be")
+# Role addresses (RFC 2142 and the like) that members cannot ask for or import; the local
+# part of DEFAULT_FROM_EMAIL is reserved too. The administrator may still create one on
+# purpose, with a warning.
+RESERVED_LOCAL_PARTS = env_list(
+    "RESERVED_LOCAL_PARTS",
+    "postmaster,abuse,hostmaster,webmaster,root,noreply,no-reply,mailer-daemon",
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

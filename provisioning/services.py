@@ -8,6 +8,9 @@ worker's side of a job is in steps.py.
 import logging
 from dataclasses import dataclass
 
+from email.utils import parseaddr
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
@@ -32,10 +35,17 @@ ADOPTED_ROW_WARNING = (
 )
 
 
+RESERVED_WARNING = (
+    "{address} est une adresse de rôle (réservée : les membres ne peuvent pas la demander) ; "
+    "créée quand même, à votre demande."
+)
+
+
 @dataclass(frozen=True)
 class CreateOutcome:
     job: ProvisioningJob
     adopted_row: bool  # the mail table already held the address (made by hand): adopted
+    reserved: bool = False  # a role address, created on purpose by the administrator
 
     @property
     def mailbox(self) -> Mailbox:
@@ -44,9 +54,14 @@ class CreateOutcome:
     @property
     def warning(self) -> str | None:
         """What the administrator must know, in French; None when all went as usual."""
-        if not self.adopted_row:
-            return None
-        return ADOPTED_ROW_WARNING.format(address=self.mailbox.address)
+        address = self.mailbox.address
+        warnings = [
+            text.format(address=address)
+            for text, applies in ((RESERVED_WARNING, self.reserved),
+                                  (ADOPTED_ROW_WARNING, self.adopted_row))
+            if applies
+        ]  # fmt: skip
+        return " ".join(warnings) or None
 
 
 @dataclass(frozen=True)
@@ -85,9 +100,19 @@ def domain_get(*, name: str) -> Domain:
 
 
 def mailbox_validate(
-    *, local_part: str, domain: Domain, full_name: str, personal_email: str, phone
+    *,
+    local_part: str,
+    domain: Domain,
+    full_name: str,
+    personal_email: str,
+    phone,
+    allow_reserved: bool = False,
 ) -> dict:
-    """Every field checked before anything is written; errors keyed by field, in French."""
+    """Every field checked before anything is written; errors keyed by field, in French.
+
+    A role address (postmaster@, abuse@…) is refused unless `allow_reserved`: only the
+    administrator creates one, on purpose.
+    """
     errors: dict[str, list[str]] = {}
     cleaned: dict = {"domain": domain}
     try:
@@ -98,11 +123,24 @@ def mailbox_validate(
         errors.update(exc.message_dict)
     try:
         cleaned["local_part"] = _available_local_part(local_part, domain)
+        if not allow_reserved and is_reserved(cleaned["local_part"]):
+            raise ValidationError(
+                f"L'adresse {cleaned['local_part']}@{domain.name} est réservée à un rôle "
+                "technique (postmaster, abuse, noreply…) : choisissez-en une autre.",
+                code="reserved",
+            )
     except ValidationError as exc:
         errors["local_part"] = exc.messages
     if errors:
         raise ValidationError(errors)
     return cleaned
+
+
+def is_reserved(local_part: str) -> bool:
+    """A role address: RESERVED_LOCAL_PARTS, and the local part of our own sender."""
+    sender = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[0]
+    reserved = {name.lower() for name in settings.RESERVED_LOCAL_PARTS} | {sender.lower()}
+    return (local_part or "").strip().lower() in reserved - {""}
 
 
 def mailbox_address_problem(*, local_part: str, domain: Domain) -> str | None:
@@ -134,10 +172,12 @@ def mailbox_create(
     phone,
     actor: Actor,
     reason: str = "",
+    allow_reserved: bool = False,
 ) -> CreateOutcome:
     """Write the member, the mailbox and its creation job; the worker does the rest.
 
-    `reason` says, in the audit trail, where the creation came from (a request, an import).
+    `reason` says, in the audit trail, where the creation came from (a request, an import);
+    `allow_reserved` lets the administrator create a role address on purpose.
     """
     address = f"{(local_part or '').strip().lower()}@{domain.name}"
     with audited(Action.MAILBOX_CREATE, actor=actor, target=address) as act:
@@ -147,7 +187,11 @@ def mailbox_create(
             full_name=full_name,
             personal_email=personal_email,
             phone=phone,
+            allow_reserved=allow_reserved,
         )
+        # Asked before the commit: once it commits, a worker (or an eager task) may write
+        # the row at once, and it would look like a row made by hand.
+        adopted_row = _row_already_there(f"{data['local_part']}@{domain.name}")
         try:
             with transaction.atomic():
                 member = Member.objects.create(
@@ -166,7 +210,9 @@ def mailbox_create(
             raise ValidationError(
                 {"local_part": [f"L'adresse {data['local_part']}@{domain.name} existe déjà."]}
             ) from None
-        outcome = CreateOutcome(job=job, adopted_row=_row_already_there(mailbox.address))
+        outcome = CreateOutcome(
+            job=job, adopted_row=adopted_row, reserved=is_reserved(mailbox.local_part)
+        )
         act.target = mailbox.address
         act.detail = "; ".join(
             part

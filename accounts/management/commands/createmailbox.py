@@ -28,6 +28,7 @@ class Command(MailboxCommand):
             personal_email=personal_email,
             phone=phone,
             actor=self.actor,
+            allow_reserved=True,  # an operator's command: created, with a warning
         )
         if outcome.warning:
             self.stderr.write(outcome.warning)
