@@ -66,7 +66,7 @@ _ISPMAIL_DOMAIN = (
 )
 _ISPMAIL_UPSERT = (
     _ISPMAIL_DOMAIN,
-    _ISPMAIL_USER + "ON CONFLICT (email) DO UPDATE SET password = EXCLUDED.password, active = TRUE",
+    _ISPMAIL_USER + "ON CONFLICT (email) DO UPDATE SET password = EXCLUDED.password",
 )
 
 ISPMAIL = MailSchema(
@@ -84,7 +84,7 @@ ISPMAIL = MailSchema(
         "sqlite": _ISPMAIL_UPSERT,
         "mysql": (
             "INSERT IGNORE INTO virtual_domains (name) VALUES (%(domain)s)",
-            _ISPMAIL_USER + "ON DUPLICATE KEY UPDATE password = VALUES(password), active = TRUE",
+            _ISPMAIL_USER + "ON DUPLICATE KEY UPDATE password = VALUES(password)",
         ),
     },
     set_active=("UPDATE virtual_users SET active = %(active)s WHERE email = %(address)s",),
@@ -125,7 +125,7 @@ _PFA_UPSERT = (
     _PFA_ALIAS.format(ignore="", on_conflict="ON CONFLICT (address) DO NOTHING"),
     _PFA_MAILBOX
     + "ON CONFLICT (username) DO UPDATE SET password = EXCLUDED.password, "
-    + f"modified = {NOW}, active = TRUE",
+    + f"modified = {NOW}",
 )
 
 POSTFIXADMIN = MailSchema(
@@ -156,7 +156,7 @@ POSTFIXADMIN = MailSchema(
             _PFA_ALIAS.format(ignore="IGNORE ", on_conflict=""),
             _PFA_MAILBOX
             + "ON DUPLICATE KEY UPDATE password = VALUES(password), "
-            + f"modified = {NOW}, active = TRUE",
+            + f"modified = {NOW}",
         ),
     },
     set_active=(

@@ -75,7 +75,11 @@ def _query(sql: str, params: dict) -> list[tuple]:
 
 
 def user_set_password(*, address: str, password_hash: str, name: str = "") -> None:
-    """Insert or update the user's `{SCHEME}hash`, enabled; committed when this returns."""
+    """Insert the user enabled, or replace only its `{SCHEME}hash`; committed on return.
+
+    An existing row keeps its `active` flag: a job that passed its checks in the instant
+    the administrator disabled the mailbox must not enable it again.
+    """
     schema = mailschemas.current()
     local_part, _at, domain = address.rpartition("@")
     params = {

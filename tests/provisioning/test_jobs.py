@@ -105,6 +105,21 @@ class DeliverPasswordTests(JobTestCase):
         self.assertIsNotNone(job.sms_sent_at)
         self.assertIsNone(job.claim_token)
 
+    def test_it_never_reenables_a_mailbox_disabled_while_the_job_hashes(self):
+        deliver(self.job)
+        reset = services.mailbox_password_reset(mailbox=Mailbox.objects.get(), actor=TEST_ACTOR).job
+        hash_password = passwords.hash_password
+
+        def disabled_meanwhile(password):
+            # The job has passed its "disabled?" check; the administrator clicks now.
+            services.mailbox_disable(mailbox=ADDRESS, actor=TEST_ACTOR)
+            return hash_password(password)
+
+        with mock.patch("provisioning.passwords.hash_password", side_effect=disabled_meanwhile):
+            deliver(reset)
+        self.assertFalse(self.row()["active"])
+        self.assertEqual(Mailbox.objects.get().status, "disabled")
+
     def test_it_runs_the_whole_job_from_the_sms_to_the_email(self):
         job = send_email(deliver(self.job))
         [password] = sms_passwords()

@@ -46,6 +46,13 @@ class MailTableContract:
         mailserver.user_set_active(address=ADDRESS, active=True)
         self.assertTrue(mailserver.user_row(ADDRESS)["active"])
 
+    def test_it_never_enables_a_disabled_row_when_it_replaces_the_hash(self):
+        mailserver.user_set_password(address=ADDRESS, password_hash="{SHA512-CRYPT}$6$x$y")
+        mailserver.user_set_active(address=ADDRESS, active=False)
+        mailserver.user_set_password(address=ADDRESS, password_hash="{SHA512-CRYPT}$6$x$z")
+        row = mailserver.user_row(ADDRESS)
+        self.assertEqual((row["password"], row["active"]), ("{SHA512-CRYPT}$6$x$z", False))
+
     def test_it_refuses_to_enable_an_address_it_does_not_hold(self):
         with self.assertRaisesMessage(PermanentError, "absente de la table"):
             mailserver.user_set_active(address=ADDRESS, active=True)

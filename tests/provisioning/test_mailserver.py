@@ -59,11 +59,14 @@ class UserSetPasswordTests(OctopusTestCase):
             [(domain_id,)],
         )
 
-    def test_it_enables_the_row_again_with_a_new_hash(self):
+    def test_it_keeps_a_disabled_row_disabled_with_a_new_hash(self):
+        # Only enablemailbox enables: a job racing a disable must not undo it (issue #15).
         mailserver.user_set_password(address=ADDRESS, password_hash=HASH_A)
         mailserver.user_set_active(address=ADDRESS, active=False)
         mailserver.user_set_password(address=ADDRESS, password_hash=HASH_B)
-        self.assertTrue(mailserver.user_row(ADDRESS)["active"])
+        self.assertEqual(
+            mailserver.user_row(ADDRESS), {"email": ADDRESS, "password": HASH_B, "active": False}
+        )
 
     def test_it_stores_a_hash_that_verifies(self):
         stored = passwords.hash_password("k7dmx-3qp9w-teh4n-c2rfa")
