@@ -7,7 +7,6 @@ worker's side of a job is in steps.py.
 
 import logging
 from dataclasses import dataclass
-
 from email.utils import parseaddr
 
 from django.conf import settings
