@@ -166,7 +166,10 @@ CELERY_BEAT_SCHEDULE = {
     "dns-watch": {"task": "provisioning.watch_dns", "schedule": crontab(hour=5, minute=17)},
 }
 
-# Provisioning jobs
+# Provisioning jobs: a step retries with capped backoff until it has failed for
+# PROVISIONING_GIVE_UP_AFTER seconds; the smaller tasks (request emails, SMS redaction,
+# alerts) retry PROVISIONING_MAX_ATTEMPTS times.
+PROVISIONING_GIVE_UP_AFTER = env_int("PROVISIONING_GIVE_UP_AFTER", 24 * 3600)
 PROVISIONING_MAX_ATTEMPTS = env_int("PROVISIONING_MAX_ATTEMPTS", 6)
 PROVISIONING_RETRY_BACKOFF = env_int("PROVISIONING_RETRY_BACKOFF", 10)  # seconds, doubled each try
 PROVISIONING_RETRY_BACKOFF_MAX = env_int("PROVISIONING_RETRY_BACKOFF_MAX", 600)

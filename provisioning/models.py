@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -122,15 +123,20 @@ class JobQuerySet(models.QuerySet):
         return self._owned(job, step).exists()
 
     def release(self, job, step: Step, *, error: str, next_attempt_at: datetime) -> bool:
-        """Back to queued after a transient failure; the retry or the sweep picks it up."""
+        """Back to queued after a transient failure; the retry or the sweep picks it up.
+
+        `retrying_since` keeps the first failure of the step: it gives up on time, not count.
+        """
+        now = timezone.now()
         return bool(
             self._owned(job, step).update(
                 **{step.status: step.queued},
                 claim_token=None,
                 claimed_at=None,
                 next_attempt_at=next_attempt_at,
+                retrying_since=Coalesce(F("retrying_since"), Value(now)),
                 last_error=error,
-                updated_at=timezone.now(),
+                updated_at=now,
             )
         )
 
@@ -153,6 +159,7 @@ class JobQuerySet(models.QuerySet):
                 claim_token=None,
                 claimed_at=None,
                 next_attempt_at=None,
+                retrying_since=None,
                 last_error="",
                 updated_at=now,
                 **fields,
@@ -181,6 +188,7 @@ class JobQuerySet(models.QuerySet):
                 email_status=EmailStatus.QUEUED,
                 email_attempts=0,
                 next_attempt_at=None,
+                retrying_since=None,
                 updated_at=timezone.now(),
             )
         )
@@ -252,6 +260,7 @@ class ProvisioningJob(models.Model):
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
     claimed_at = models.DateTimeField(_("pris en charge le"), null=True, blank=True)
     next_attempt_at = models.DateTimeField(_("prochain essai"), null=True, blank=True)
+    retrying_since = models.DateTimeField(_("en échec depuis"), null=True, blank=True)
     last_error = models.TextField(_("dernière erreur"), blank=True)
     sms_message_id = models.CharField(_("identifiant du SMS"), max_length=64, blank=True)
     sms_status = models.CharField(_("statut du SMS"), max_length=20, blank=True)

@@ -145,10 +145,19 @@ def _attempt(job: ProvisioningJob, step: Step, work):
 
 
 def _retry_or_fail(job: ProvisioningJob, step: Step, exc: TransientError) -> bool:
-    """True when another attempt is scheduled (its delay set on `exc`); False on giving up."""
+    """True when another attempt is scheduled (its delay set on `exc`); False on giving up.
+
+    A step gives up on time, not on a count: a mail database down for a minute or a burst
+    of 429s costs attempts, not the member's password. PROVISIONING_GIVE_UP_AFTER after
+    its first failure, the step fails for good.
+    """
     attempts = getattr(job, step.attempts)
-    if attempts >= settings.PROVISIONING_MAX_ATTEMPTS:
-        _fail(job, step, f"Abandon après {attempts} tentatives : {exc.message}")
+    failing_for = timezone.now() - (job.retrying_since or timezone.now())
+    if failing_for.total_seconds() >= settings.PROVISIONING_GIVE_UP_AFTER:
+        _fail(
+            job, step,
+            f"Abandon après {attempts} tentatives en {_duration(failing_for)} : {exc.message}",
+        )  # fmt: skip
         return False
     # Celery's own backoff formula; the task's retry message is scheduled for this time.
     delay = get_exponential_backoff_interval(
@@ -164,6 +173,16 @@ def _retry_or_fail(job: ProvisioningJob, step: Step, exc: TransientError) -> boo
         "job %s (%s): attempt %s failed, retry in %ss", job.pk, step.name, attempts, delay
     )
     return True
+
+
+def _duration(elapsed: timedelta) -> str:
+    """`26 h`, `45 min`, `30 s`: how long a step kept trying, in the administrator's words."""
+    seconds = int(elapsed.total_seconds())
+    if seconds >= 7200:
+        return f"{seconds // 3600} h"
+    if seconds >= 120:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
 
 
 def _fail(job: ProvisioningJob, step: Step, message: str) -> None:

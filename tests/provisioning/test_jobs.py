@@ -196,19 +196,37 @@ class TransientFailureTests(JobTestCase):
         self.assertFalse(passwords.verify(password_in(refused), self.row()["password"]))
         self.assertTrue(passwords.verify(sent, self.row()["password"]))
 
-    @override_settings(PROVISIONING_MAX_ATTEMPTS=3)
-    def test_it_gives_up_after_the_maximum_attempts(self):
+    def test_it_keeps_trying_past_any_count_while_time_remains(self):
+        FlakySmsBackend.failures = 99
+        for _attempt in range(12):  # twice production's former limit of 6 attempts
+            retry_is_due(self.job)
+            with self.assertRaises(TransientError):
+                tasks.deliver_password(self.job.pk)
+        self.job.refresh_from_db()
+        self.assertEqual((self.job.state, self.job.attempts), ("queued", 12))
+        self.assertIsNotNone(self.job.retrying_since)
+
+    @override_settings(PROVISIONING_GIVE_UP_AFTER=3600)
+    def test_it_gives_up_once_the_step_has_failed_for_longer_than_the_limit(self):
         FlakySmsBackend.failures = 99
         for _attempt in range(2):
             retry_is_due(self.job)
             with self.assertRaises(TransientError):
                 tasks.deliver_password(self.job.pk)
-        job = deliver(self.job)  # the third attempt gives up instead of raising
+        self.age(retrying_since=3600)  # an hour of failures has passed
+        job = deliver(self.job)  # this attempt gives up instead of raising
         self.assertEqual((job.state, job.attempts), ("failed", 3))
-        self.assertEqual(job.last_error, f"Abandon après 3 tentatives : {PROVIDER_DOWN}")
+        self.assertEqual(job.last_error, f"Abandon après 3 tentatives en 60 min : {PROVIDER_DOWN}")
         self.assertIsNotNone(job.finished_at)
         deliver(job)
         self.assertEqual(len(FlakySmsBackend.refused), 3)
+
+    def test_it_starts_the_clock_again_for_the_email_step(self):
+        FlakySmsBackend.failures = 1
+        with self.assertRaises(TransientError):
+            tasks.deliver_password(self.job.pk)
+        job = deliver(self.job)
+        self.assertEqual((job.state, job.retrying_since), ("done", None))
 
     def test_it_ignores_a_doorbell_that_rings_during_the_backoff(self):
         # The first SMS may still be on its way at Twilio after a timeout: a new password
