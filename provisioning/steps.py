@@ -78,7 +78,7 @@ def job_deliver_password(*, job_id: int) -> None:
         sms_events_apply(job=job)
 
 
-@sensitive_variables("password")
+@sensitive_variables("password", "body")
 def _write_hash_then_text(job: ProvisioningJob) -> sms.SentSms | None:
     """Invariant 2: the SMS goes out only after its hash is committed in the mail table."""
     mailbox = job.mailbox
@@ -87,8 +87,12 @@ def _write_hash_then_text(job: ProvisioningJob) -> sms.SentSms | None:
     # A worker that lost its claim while hashing must not replace the newer attempt's hash.
     if not ProvisioningJob.objects.holds_claim(job, PASSWORD_STEP):
         return None
+    # A new row gets the quota (an existing one keeps it: provisioning.mailsync owns it).
     mailserver.user_set_password(
-        address=mailbox.address, password_hash=password_hash, name=mailbox.member.full_name
+        address=mailbox.address,
+        password_hash=password_hash,
+        name=mailbox.member.full_name,
+        quota=mailbox.effective_quota,
     )
     if not ProvisioningJob.objects.holds_claim(job, PASSWORD_STEP):
         return None
@@ -245,8 +249,20 @@ def _apply(message_sid: str, status: str, error_code: int | None) -> None:
         tasks.alert_sms_failure.delay_on_commit(moved)
 
 
+# A message is final at the provider a day after it left, callback or not.
+REDACT_WITHOUT_CALLBACK_AFTER = timedelta(days=1)
+
+
 def redactions_sweep(*, now) -> int:
-    """Ring again for redactions still pending after a grace period (lost message)."""
+    """Ring again for redactions still pending after a grace period (lost message), and
+    ask for those whose final status never came back (a lost callback, a wrong
+    PUBLIC_BASE_URL): the text must not stay in the provider's log (invariant 1)."""
+    silent = ProvisioningJob.objects.filter(
+        state=PASSWORD_STEP.done,
+        sms_redaction=Redaction.NONE,
+        sms_sent_at__lt=now - REDACT_WITHOUT_CALLBACK_AFTER,
+    ).exclude(sms_message_id="")
+    silent.update(sms_redaction=Redaction.PENDING)  # updated_at kept: rung just below
     grace = now - timedelta(seconds=settings.PROVISIONING_QUEUED_GRACE)
     pending = ProvisioningJob.objects.filter(sms_redaction=Redaction.PENDING, updated_at__lt=grace)
     count = 0

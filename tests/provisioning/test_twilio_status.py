@@ -1,8 +1,11 @@
 """Twilio's status callbacks, the body's redaction and the failure alert, through the real
 `twilio` client and a local double of Twilio's API."""
 
+from datetime import timedelta
+
 from django.core import mail
 from django.test import override_settings
+from django.utils import timezone
 
 from accounts.models import Mailbox
 from provisioning import steps, tasks
@@ -87,6 +90,22 @@ class StatusCallbackTests(TwilioStatusTestCase):
         tasks.redact_sms(self.job.pk)
         self.job.refresh_from_db()
         self.assertEqual(self.job.sms_redaction, "done")
+
+    def test_it_redacts_a_body_whose_final_status_never_came_back(self):
+        # No callback (a wrong PUBLIC_BASE_URL, a lost post): the sweep asks a day later.
+        self.assertEqual(steps.jobs_sweep()["redaction"], 0)
+        ProvisioningJob.objects.filter(pk=self.job.pk).update(
+            email_status="sent",
+            sms_sent_at=timezone.now() - timedelta(days=1, minutes=1),
+            updated_at=timezone.now() - timedelta(days=1, minutes=1),
+        )
+        with published_tasks() as published, self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(steps.jobs_sweep()["redaction"], 1)
+        self.assertEqual(task_calls(published), [("provisioning.redact_sms", [self.job.pk], {})])
+        tasks.redact_sms(self.job.pk)
+        self.job.refresh_from_db()
+        self.assertEqual(self.job.sms_redaction, "done")
+        self.assertEqual(self.twilio.messages[self.job.sms_message_id]["body"], "")
 
     def test_it_records_a_redaction_twilio_refuses_for_good(self):
         self.callback("delivered")
