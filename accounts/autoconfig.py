@@ -9,6 +9,8 @@ import plistlib
 import uuid
 import xml.etree.ElementTree as ET
 
+import defusedxml
+import defusedxml.ElementTree
 from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
@@ -17,12 +19,19 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from memberrequests.throttle import HOUR, throttle_allows
+from octopus_mail.security import client_ip
+
 from .models import Domain, Mailbox, Security
+from .validators import without_invisible_characters
 
 AUTODISCOVER_REQUEST = (
     "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
 )
 MAX_AUTODISCOVER_BODY = 10_000  # bytes: a real request is about 400
+# (posts, seconds) per client IP. Outlook asks once or twice when an account is set up: an
+# office of members behind one address stays far below. Every post counts, readable or not.
+AUTODISCOVER_PER_IP = (30, HOUR)
 MOBILECONFIG_SALT = "accounts.autoconfig.mobileconfig"
 PROFILE_NAMESPACE = uuid.UUID("6f1c2d1e-3a51-4c1b-9a0e-0c7f2b9d5e11")  # fixed: stable UUIDs
 
@@ -81,6 +90,10 @@ def thunderbird(request: HttpRequest) -> HttpResponse:
 @require_POST
 def autodiscover(request: HttpRequest) -> HttpResponse:
     """Outlook's POX autodiscover: the request's EMailAddress → its IMAP and SMTP settings."""
+    ip = client_ip(request) or ""
+    if not throttle_allows(scope="autodiscover-ip", key=ip, limit=AUTODISCOVER_PER_IP):
+        message = "Trop de requêtes autodiscover depuis votre adresse : réessayez dans une heure."
+        return _refuse(BadAddress(message, 429))
     try:
         address, domain = domain_for_address(_requested_address(request.body))
     except BadAddress as exc:
@@ -92,11 +105,14 @@ def autodiscover(request: HttpRequest) -> HttpResponse:
 def _requested_address(body: bytes) -> str:
     if len(body) > MAX_AUTODISCOVER_BODY:
         raise BadAddress("Requête autodiscover trop longue.", 413)
-    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
-        raise BadAddress("Requête autodiscover refusée : DTD et entités interdites.", 400)
     try:
-        root = ET.fromstring(body)
-    except ET.ParseError:
+        # Refused at the DOCTYPE, whatever the encoding (a byte search misses UTF-16): no
+        # entity is ever declared, let alone expanded.
+        root = defusedxml.ElementTree.fromstring(body, forbid_dtd=True)
+    except defusedxml.DefusedXmlException:
+        raise BadAddress("Requête autodiscover refusée : DTD et entités interdites.", 400) from None
+    except (ET.ParseError, ValueError, LookupError):
+        # ValueError: a multi-byte encoding expat cannot read; LookupError: an unknown one.
         raise BadAddress("Requête autodiscover illisible : XML attendu.", 400) from None
     found = root.find(f"{{{AUTODISCOVER_REQUEST}}}Request/{{{AUTODISCOVER_REQUEST}}}EMailAddress")
     if found is None:
@@ -166,7 +182,8 @@ def apple_profile(mailbox: Mailbox) -> dict:
         "PayloadUUID": str(uuid.uuid5(PROFILE_NAMESPACE, f"account:{address}")).upper(),
         "PayloadDisplayName": address,
         "EmailAccountDescription": address,
-        "EmailAccountName": mailbox.member.full_name,
+        # A name stored before control characters were refused: XML cannot hold them.
+        "EmailAccountName": without_invisible_characters(mailbox.member.full_name),
         "EmailAccountType": "EmailTypeIMAP",
         "EmailAddress": address,
         "IncomingMailServerHostName": domain.imap_host,

@@ -23,7 +23,12 @@ from provisioning.exceptions import PermanentError, ProvisioningError
 from provisioning.sms.base import mask_phone
 
 from .models import Member
-from .validators import LOCAL_PART_MAX, normalize_personal_email, parse_mobile_phone
+from .validators import (
+    LOCAL_PART_MAX,
+    normalize_personal_email,
+    parse_mobile_phone,
+    validate_name_characters,
+)
 
 logger = logging.getLogger(__name__)
 NOTIFIED_FIELDS = ("phone", "personal_email")
@@ -45,12 +50,9 @@ class MemberChange:
 def member_validate(*, full_name: str, personal_email: str, phone) -> dict:
     """Every field checked before anything is written; errors keyed by field, in French."""
     errors: dict[str, list[str]] = {}
-    cleaned: dict = {"full_name": " ".join((full_name or "").split())}
-    if not cleaned["full_name"]:
-        errors["full_name"] = ["Indiquez le nom complet du membre."]
-    elif len(cleaned["full_name"]) > FULL_NAME_MAX:
-        errors["full_name"] = [f"Le nom compte plus de {FULL_NAME_MAX} caractères."]
+    cleaned: dict = {}
     checks = {
+        "full_name": lambda: clean_full_name(full_name),
         "personal_email": lambda: normalize_personal_email(personal_email or ""),
         "phone": lambda: parse_mobile_phone(phone),
     }
@@ -62,6 +64,18 @@ def member_validate(*, full_name: str, personal_email: str, phone) -> dict:
     if errors:
         raise ValidationError(errors)
     return cleaned
+
+
+def clean_full_name(full_name: str) -> str:
+    """The name with its spaces collapsed; never empty, too long, or holding a control or
+    format character (ESC, U+202E, U+200B...)."""
+    name = " ".join((full_name or "").split())
+    if not name:
+        raise ValidationError("Indiquez le nom complet du membre.", code="required")
+    if len(name) > FULL_NAME_MAX:
+        raise ValidationError(f"Le nom compte plus de {FULL_NAME_MAX} caractères.", code="too_long")
+    validate_name_characters(full_name)  # as typed: split() turns some controls into spaces
+    return name
 
 
 def suggest_local_part(full_name: str) -> str:

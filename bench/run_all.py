@@ -22,6 +22,7 @@ SCRIPTS = {
     "admin": "admin_scale.py",
     "drills": "fault_drills.py",
     "concurrency": "concurrency.py",
+    "public": "public_timing.py",
 }
 TIMEOUT = common.env_int("BENCH_SCRIPT_TIMEOUT", 1200)  # seconds, for one script
 PARAMETERS = ("BENCH_N", "BENCH_PROFILE_N", "BENCH_CONCURRENCY", "BENCH_ADMIN_MAILBOXES",

@@ -1,5 +1,6 @@
-"""Reading a members' CSV as spreadsheets write it: UTF-8 (with or without BOM) or
-Windows-1252, comma or semicolon, a header line naming the columns in any order.
+"""Reading a members' CSV as spreadsheets write it: UTF-8 (with or without BOM),
+Windows-1252, or UTF-16 with a BOM (Excel's « Texte Unicode »); comma, semicolon or tab; a
+header line naming the columns in any order.
 
 tablib's own CSV loader pads a short row and rejects the whole file on a long one; here a
 broken row must be reported on its own line while the others go on. So the records are read
@@ -45,6 +46,13 @@ _UTF8_SEQUENCE = re.compile(
 )
 _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
 UNREADABLE = "\ufffd"
+# Byte order marks of the other Unicode encodings; UTF-32's begin like UTF-16's, so first.
+_UNICODE_BOMS = [
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
+]
 
 
 @dataclass(frozen=True)
@@ -94,12 +102,21 @@ def read_members_csv(data: bytes) -> MembersFile:
 
 
 def decode(data: bytes) -> tuple[str, str]:
-    """UTF-8 (with or without BOM), else Windows-1252; unreadable bytes become U+FFFD.
+    """UTF-8 (with or without BOM), UTF-16 or UTF-32 with a BOM, else Windows-1252;
+    unreadable bytes become U+FFFD.
 
     A file that is UTF-8 but for a damaged row stays UTF-8: only that row is refused.
     """
     if data.startswith(codecs.BOM_UTF8):
         return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace"), "UTF-8"
+    for bom, codec, name in _UNICODE_BOMS:
+        if data.startswith(bom):
+            return data[len(bom) :].decode(codec, errors="replace"), name
+    if data.count(b"\x00") * 4 > len(data):
+        raise ValidationError(
+            "Le fichier semble enregistré en UTF-16 ou UTF-32 (« Texte Unicode ») sans "
+            "marque d'ordre des octets : enregistrez-le en « CSV UTF-8 »."
+        )
     try:
         return data.decode("utf-8"), "UTF-8"
     except UnicodeDecodeError:

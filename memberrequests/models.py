@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
 from accounts.models import Domain, Mailbox
+from provisioning.sms.base import mask_phone
 
 
 class MemberRequest(models.Model):
@@ -18,10 +19,14 @@ class MemberRequest(models.Model):
         PASSWORD = "password", _("mot de passe oublié")
 
     class Status(models.TextChoices):
+        # A forgotten password as typed, until the worker looks the address up.
+        RECEIVED = "received", _("reçue, adresse à vérifier")
         UNCONFIRMED = "unconfirmed", _("email à confirmer")
         PENDING = "pending", _("à traiter")
         APPROVED = "approved", _("approuvée")
         REFUSED = "refused", _("refusée")
+        # A later request from the same email replaced it before it was confirmed.
+        SUPERSEDED = "superseded", _("remplacée par une plus récente")
 
     OPEN = [Status.UNCONFIRMED, Status.PENDING]
 
@@ -38,6 +43,8 @@ class MemberRequest(models.Model):
     personal_email = models.EmailField(_("email personnel"), blank=True)
     phone = PhoneNumberField(_("GSM"), blank=True)
     message = models.TextField(_("message"), blank=True)
+    # A forgotten password: the address as typed, until the worker looks it up.
+    asked_address = models.TextField(_("adresse indiquée"), blank=True)
     # A forgotten password: its mailbox. A new address: the mailbox created on approval.
     mailbox = models.ForeignKey(
         Mailbox,
@@ -66,7 +73,8 @@ class MemberRequest(models.Model):
         verbose_name_plural = _("demandes des membres")
         ordering = ["-created_at", "-pk"]
         constraints = [
-            # The same request posted twice joins the open one (see services).
+            # One open request per email: a later, different one supersedes the unconfirmed
+            # one (which leaves OPEN), and leaves a confirmed one alone (see services).
             models.UniqueConstraint(
                 Lower("personal_email"),
                 condition=Q(kind="address", status__in=["unconfirmed", "pending"]),
@@ -86,6 +94,8 @@ class MemberRequest(models.Model):
     def address(self) -> str:
         if self.mailbox_id:
             return self.mailbox.address
+        if self.kind == self.Kind.PASSWORD:
+            return self.asked_address  # not looked up yet
         domain = self.domain.name if self.domain_id else settings.MAIL_DOMAIN
         return f"{self.local_part}@{domain}"
 
@@ -93,12 +103,21 @@ class MemberRequest(models.Model):
     def member_email(self) -> str:
         """Where the member is written to: the email they typed, or their mailbox's member's."""
         if self.kind == self.Kind.PASSWORD:
-            return self.mailbox.member.personal_email
+            return self.mailbox.member.personal_email if self.mailbox_id else ""
         return self.personal_email
 
     @property
     def member_name(self) -> str:
-        return self.mailbox.member.full_name if self.kind == self.Kind.PASSWORD else self.full_name
+        if self.kind == self.Kind.PASSWORD:
+            return self.mailbox.member.full_name if self.mailbox_id else ""
+        return self.full_name
+
+    @property
+    def masked_phone(self) -> str:
+        """The number the password will be texted to, as the member may be shown it."""
+        if self.kind == self.Kind.PASSWORD:
+            return self.mailbox.member.masked_phone if self.mailbox_id else ""
+        return mask_phone(str(self.phone or ""))
 
 
 class MemberImport(models.Model):

@@ -11,12 +11,14 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.models import Domain, Mailbox
-from accounts.services import suggest_local_part
-from accounts.validators import normalize_personal_email, parse_mobile_phone
+from accounts.services import member_validate, suggest_local_part
+from accounts.validators import validate_local_part
 from audit.models import Action
 from audit.services import Actor, audited
 from provisioning import emails as provisioning_emails
@@ -31,6 +33,7 @@ logger = logging.getLogger(__name__)
 Kind, Status = MemberRequest.Kind, MemberRequest.Status
 CONFIRMATION_MAX_AGE = timedelta(hours=48)
 _TOKEN_SALT = "memberrequests.confirm"
+_CONTENT_SALT = "memberrequests.content"
 
 
 # --- A member asks --------------------------------------------------------------------------
@@ -39,25 +42,37 @@ _TOKEN_SALT = "memberrequests.confirm"
 def member_request_validate(
     *, full_name: str, local_part: str, domain: Domain, personal_email: str, phone
 ) -> dict:
-    """mailbox_validate's checks, except that a taken address is not told on a public page:
-    the administrator sees it in the queue, and the approval refuses it."""
+    """mailbox_validate's checks but one: whether the address is taken is neither told on a
+    public page nor even looked up, so that a taken and a free address take the same path in
+    the same time. The administrator sees it in the queue, and the approval refuses it."""
     local_part = (local_part or "").strip() or suggest_local_part(full_name or "")
-    fields = {"full_name": full_name, "personal_email": personal_email, "phone": phone}
+    errors: dict[str, list[str]] = {}
+    cleaned: dict = {"domain": domain}
     try:
-        return provisioning.mailbox_validate(local_part=local_part, domain=domain, **fields)
+        cleaned.update(
+            member_validate(full_name=full_name, personal_email=personal_email, phone=phone)
+        )
     except ValidationError as exc:
-        errors = exc.message_dict
-    if "local_part" in errors and address_taken(local_part=local_part, domain=domain):
-        del errors["local_part"]
+        errors.update(exc.message_dict)
+    try:
+        cleaned["local_part"] = _requested_local_part(local_part, domain)
+    except ValidationError as exc:
+        errors["local_part"] = exc.messages
     if errors:
         raise ValidationError(errors)
-    return {
-        "domain": domain,
-        "full_name": " ".join(full_name.split()),
-        "local_part": local_part.lower(),
-        "personal_email": normalize_personal_email(personal_email),
-        "phone": parse_mobile_phone(phone),
-    }
+    return cleaned
+
+
+def _requested_local_part(local_part: str, domain: Domain) -> str:
+    value = local_part.strip().lower()
+    validate_local_part(value)
+    if provisioning.is_reserved(value):
+        raise ValidationError(
+            f"L'adresse {value}@{domain.name} est réservée à un rôle technique (postmaster, "
+            "abuse, noreply…) : choisissez-en une autre.",
+            code="reserved",
+        )
+    return value
 
 
 def address_taken(*, local_part: str, domain: Domain) -> bool:
@@ -67,7 +82,12 @@ def address_taken(*, local_part: str, domain: Domain) -> bool:
 def member_request_address_submit(
     *, full_name: str, local_part: str, domain: Domain, personal_email: str, phone, message=""
 ) -> MemberRequest:
-    """Record the request and mail the confirmation link; the same request twice is one."""
+    """Record the request and mail its confirmation link.
+
+    A later post never changes what an earlier link confirms: it is a new request with its
+    own link, and the unconfirmed ones before it for that email stop working. The very same
+    request posted again is one (its link is sent again); a confirmed one is left alone.
+    """
     data = member_request_validate(
         full_name=full_name,
         local_part=local_part,
@@ -77,49 +97,116 @@ def member_request_address_submit(
     )
     data["message"] = (message or "").strip()
     try:
-        with transaction.atomic():
-            member_request = MemberRequest.objects.create(kind=Kind.ADDRESS, **data)
-    except IntegrityError:
-        member_request = MemberRequest.objects.get(
-            kind=Kind.ADDRESS, status__in=MemberRequest.OPEN,
-            personal_email__iexact=data["personal_email"],
-        )  # fmt: skip
-        if member_request.status == Status.UNCONFIRMED:  # the latest typing wins until then
-            MemberRequest.objects.filter(pk=member_request.pk).update(**data)
-        logger.info("address request %s posted again", member_request.pk)
+        member_request = _record_address_request(data)
+    except IntegrityError:  # a first request for that email was written meanwhile
+        member_request = _record_address_request(data)
     if member_request.status == Status.UNCONFIRMED:
         tasks.send_confirmation.delay_on_commit(member_request.pk)
     return member_request
 
 
+@transaction.atomic
+def _record_address_request(data: dict) -> MemberRequest:
+    asked = MemberRequest(kind=Kind.ADDRESS, **data)
+    email = asked.personal_email.lower()
+    open_requests = list(
+        MemberRequest.objects.select_for_update()
+        .annotate(email=Lower("personal_email"))  # the unique index's expression
+        .filter(kind=Kind.ADDRESS, status__in=MemberRequest.OPEN, email=email)
+    )
+    for found in open_requests:
+        if found.status == Status.PENDING or content_digest(found) == content_digest(asked):
+            logger.info("address request %s posted again", found.pk)
+            return found
+    if open_requests:
+        MemberRequest.objects.filter(pk__in=[found.pk for found in open_requests]).update(
+            status=Status.SUPERSEDED
+        )
+        logger.info("address request %s superseded", ", ".join(str(r.pk) for r in open_requests))
+    asked.save()
+    return asked
+
+
 def member_request_password_submit(*, address: str) -> MemberRequest | None:
-    """A request for an existing address (its link goes to the member's own email); nothing
-    for an unknown one. The caller answers both the same way."""
+    """Record the address as typed and ring the worker, which looks it up and mails the link
+    to the member's own email, or deletes the request: known or not, the page does the same
+    work, in the same time, and answers the same. Only what no mailbox could be called (told
+    by the text alone) is dropped at once."""
+    address = address.strip().lower()
+    if not _could_be_a_mailbox(address):
+        logger.info("forgotten password asked for a malformed address")
+        return None
+    member_request = MemberRequest.objects.create(
+        kind=Kind.PASSWORD, status=Status.RECEIVED, asked_address=address
+    )
+    tasks.send_confirmation.delay_on_commit(member_request.pk)
+    return member_request
+
+
+def _could_be_a_mailbox(address: str) -> bool:
+    local_part, _at, domain_name = address.rpartition("@")
     try:
-        mailbox = provisioning.mailbox_get(address=address)
+        validate_local_part(local_part)
+    except ValidationError:
+        return False
+    return bool(domain_name) and len(address) <= 254
+
+
+def _password_request_look_up(member_request: MemberRequest) -> MemberRequest | None:
+    """The mailbox of a forgotten password as typed; None for an unknown address, whose
+    request is deleted. A request for a mailbox with one open joins it."""
+    try:
+        mailbox = provisioning.mailbox_get(address=member_request.asked_address)
     except ValidationError:
         logger.info("forgotten password asked for an unknown address")
+        member_request.delete()
         return None
     fields = {"mailbox": mailbox, "domain": mailbox.domain, "local_part": mailbox.local_part}
     try:
         with transaction.atomic():
-            member_request = MemberRequest.objects.create(kind=Kind.PASSWORD, **fields)
+            MemberRequest.objects.filter(pk=member_request.pk, status=Status.RECEIVED).update(
+                status=Status.UNCONFIRMED, **fields
+            )
     except IntegrityError:
-        member_request = MemberRequest.objects.get(
+        joined = MemberRequest.objects.filter(
             kind=Kind.PASSWORD, status__in=MemberRequest.OPEN, mailbox=mailbox
-        )
-    if member_request.status == Status.UNCONFIRMED:
-        tasks.send_confirmation.delay_on_commit(member_request.pk)
-    return member_request
+        ).first()
+        logger.info("password request %s joins %s", member_request.pk, joined and joined.pk)
+        member_request.delete()
+        return joined and _request(joined.pk)
+    return _request(member_request.pk)
+
+
+# --- The link in the email ------------------------------------------------------------------
+
+
+def content_digest(member_request: MemberRequest) -> str:
+    """What a link confirms: any change to the request, and its link stops working."""
+    asked_mailbox = member_request.mailbox_id if member_request.kind == Kind.PASSWORD else None
+    content = [
+        member_request.kind,
+        member_request.full_name,
+        member_request.local_part,
+        member_request.domain_id,
+        member_request.personal_email.lower(),
+        member_request.phone or "",
+        member_request.message,
+        asked_mailbox or "",  # an address request's mailbox is what its approval made
+    ]
+    text = "\0".join(str(value) if value is not None else "" for value in content)
+    return salted_hmac(_CONTENT_SALT, text, algorithm="sha256").hexdigest()[:32]
 
 
 def confirmation_token(member_request: MemberRequest) -> str:
-    return signing.TimestampSigner(salt=_TOKEN_SALT).sign(str(member_request.pk))
+    value = f"{member_request.pk}:{content_digest(member_request)}"
+    return signing.TimestampSigner(salt=_TOKEN_SALT).sign(value)
 
 
 def member_request_from_token(*, token: str) -> MemberRequest:
     try:
-        pk = signing.TimestampSigner(salt=_TOKEN_SALT).unsign(token, max_age=CONFIRMATION_MAX_AGE)
+        value = signing.TimestampSigner(salt=_TOKEN_SALT).unsign(
+            token, max_age=CONFIRMATION_MAX_AGE
+        )
     except signing.SignatureExpired:
         raise ValidationError(
             "Ce lien a expiré : refaites la demande, un nouveau lien vous sera envoyé.",
@@ -129,21 +216,36 @@ def member_request_from_token(*, token: str) -> MemberRequest:
         raise ValidationError(
             "Ce lien n'est pas valide : copiez-le en entier depuis l'email.", code="invalid"
         ) from None
-    found = MemberRequest.objects.select_related("domain", "mailbox__domain").filter(pk=pk)
-    if not found:
+    pk, _colon, digest = value.partition(":")
+    member_request = _request(int(pk))
+    if member_request is None or member_request.status == Status.RECEIVED:
         raise ValidationError("Cette demande n'existe plus.", code="invalid")
-    return found[0]
+    if member_request.status == Status.SUPERSEDED:
+        raise ValidationError(
+            "Une demande plus récente a été faite avec la même adresse email : ce lien-ci ne "
+            "fonctionne plus. Seul le lien du dernier email reçu compte ; vérifiez ce qu'il "
+            "demande avant de le confirmer.",
+            code="superseded",
+        )
+    if not constant_time_compare(digest, content_digest(member_request)):
+        raise ValidationError(
+            "La demande a changé depuis l'envoi de ce lien : il ne fonctionne plus. "
+            "Refaites la demande, un nouveau lien vous sera envoyé.",
+            code="changed",
+        )
+    return member_request
 
 
 def member_request_confirm(*, token: str) -> MemberRequest:
     """The member followed the link: the request joins the queue, the administrators learn it."""
     member_request = member_request_from_token(token=token)
     now = timezone.now()
-    if MemberRequest.objects.filter(pk=member_request.pk, status=Status.UNCONFIRMED).update(
+    if not MemberRequest.objects.filter(pk=member_request.pk, status=Status.UNCONFIRMED).update(
         status=Status.PENDING, confirmed_at=now
     ):
-        member_request.status, member_request.confirmed_at = Status.PENDING, now
-        tasks.notify_administrators.delay_on_commit(member_request.pk)
+        return member_request_from_token(token=token)  # confirmed, decided or superseded since
+    member_request.status, member_request.confirmed_at = Status.PENDING, now
+    tasks.notify_administrators.delay_on_commit(member_request.pk)
     return member_request
 
 
@@ -248,8 +350,12 @@ def _refuse(member_request: MemberRequest, reason: str, actor: Actor) -> None:
 
 
 def member_request_send_confirmation(*, request_id: int) -> None:
-    member_request = _open_request(request_id, Status.UNCONFIRMED)
-    if member_request is None:
+    """Mail the link of a request to confirm; a forgotten password's address is looked up
+    first (here, in the worker, and not in the page's request)."""
+    member_request = _request(request_id)
+    if member_request is not None and member_request.status == Status.RECEIVED:
+        member_request = _password_request_look_up(member_request)
+    if member_request is None or member_request.status != Status.UNCONFIRMED:
         return
     path = reverse("memberrequests:confirm", args=[confirmation_token(member_request)])
     hours = int(CONFIRMATION_MAX_AGE.total_seconds() // 3600)
@@ -275,10 +381,13 @@ def member_request_send_refusal(*, request_id: int) -> None:
 
 
 def _open_request(request_id: int, status: str) -> MemberRequest | None:
+    member_request = _request(request_id)
+    return member_request if member_request and member_request.status == status else None
+
+
+def _request(request_id: int) -> MemberRequest | None:
     related = ("domain", "mailbox__domain", "mailbox__member")
-    return (
-        MemberRequest.objects.select_related(*related).filter(pk=request_id, status=status).first()
-    )
+    return MemberRequest.objects.select_related(*related).filter(pk=request_id).first()
 
 
 def _send(message) -> None:

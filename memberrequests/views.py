@@ -1,7 +1,9 @@
 """Public pages, without login: ask for an address, report a forgotten password, confirm.
 
 Nothing here creates or resets anything: requests wait for the administrator's approval.
-The forgotten-password page answers the same whether the address exists or not.
+The forgotten-password page answers the same whether the address exists or not, and does
+the same work: it records what was typed, and the worker looks it up. The address page
+never looks up whether the address asked is taken.
 """
 
 from django.conf import settings

@@ -2,7 +2,9 @@
 
 import os
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
+import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -45,3 +47,28 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_email_url(name: str) -> dict:
+    """Django's EMAIL_* settings from an email URL (dj-email-url), {} when it is unset.
+
+    An unknown scheme, or a port or timeout that is not a number, stops the start-up with the
+    variable's name (never the URL: it may hold the SMTP password). `file:///abs/dir` gives
+    EMAIL_FILE_PATH `/abs/dir` (dj-email-url would drop its first slash).
+    """
+    url = env_str(name)
+    if not url:
+        return {}
+    try:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in dj_email_url.SCHEMES:
+            accepted = ", ".join(f"{known}://" for known in dj_email_url.SCHEMES)
+            raise ImproperlyConfigured(
+                f"{name}: unknown scheme {parts.scheme!r}; use one of {accepted}"
+            )
+        email = dj_email_url.parse(url)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} cannot be read: {exc}") from None
+    is_file = parts.scheme.lower() == "file"
+    email["EMAIL_FILE_PATH"] = unquote(parts.netloc + parts.path) if is_file else ""
+    return email

@@ -161,6 +161,9 @@ class SecondFactorLoginView(auth_views.LoginView):
             user.backend = self.request.session[BACKEND_SESSION_KEY]
         auth_login(self.request, user)  # with a device, django-otp marks the session verified
         if getattr(user, "otp_device", None) is not None:
+            # At the token step Django keeps the session of the password step: a key seen
+            # before the code must not open a verified session.
+            self.request.session.cycle_key()
             return redirect(self.get_success_url())
         if otp.has_confirmed_device(user):
             return redirect(self.step_url("admin:login"))

@@ -71,8 +71,10 @@ class ScrubbingExceptionReporterFilter(SafeExceptionReporterFilter):
     field named like a password, a token or a code is hidden in every view, DEBUG or not.
     """
 
+    # LOCATION: a cache's URL, such as CACHES' redis://:password@host.
     hidden_settings = re.compile(
-        "API|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|AUTH|_URL$|BROKER|DSN", flags=re.I
+        "API|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|AUTH|_URL$|BROKER|DSN|LOCATION",
+        flags=re.I,
     )
 
     def is_active(self, request):

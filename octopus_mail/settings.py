@@ -3,13 +3,12 @@
 from pathlib import Path
 
 import dj_database_url
-import dj_email_url
 import pymysql
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_email_url, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -190,10 +189,10 @@ DNS_NAMESERVERS = env_list("DNS_NAMESERVERS")
 DNS_TIMEOUT = env_int("DNS_TIMEOUT", 3)  # seconds, for one server's answer
 DNS_LIFETIME = env_int("DNS_LIFETIME", 6)  # seconds, for one query, retries included
 
-# Email: EMAIL_URL (smtp://user:pass@host:587/?tls=True) or Django's EMAIL_* variables.
-_email_url = env_str("EMAIL_URL")
-if _email_url:
-    _email = dj_email_url.parse(_email_url)
+# Email: EMAIL_URL (smtp://user:pass@host:587/?tls=True, file:///dir) or Django's EMAIL_*
+# variables; an unknown scheme stops the start-up.
+_email = env_email_url("EMAIL_URL")
+if _email:
     EMAIL_BACKEND = _email["EMAIL_BACKEND"]
     EMAIL_HOST = _email["EMAIL_HOST"]
     EMAIL_PORT = _email["EMAIL_PORT"]
@@ -209,7 +208,11 @@ else:
     EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
     EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
-EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+EMAIL_TIMEOUT = _email.get("EMAIL_TIMEOUT") or env_int("EMAIL_TIMEOUT", 10)
+# Where the filebased backend writes (development): file:///dir in EMAIL_URL, or this.
+EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH") or env_str(
+    "EMAIL_FILE_PATH", str(VAR_DIR / "emails")
+)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Octopus-Soignies <admin@octopus-soignies.be>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -248,15 +251,61 @@ CONTENT_SECURITY_POLICY = {
 # Error pages and error emails hide passwords, tokens and credentials (octopus_mail/security.py).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "octopus_mail.security.ScrubbingExceptionReporterFilter"
 
+# Cache: the rate limits of the public pages and of autodiscover (memberrequests/throttle.py).
+# CACHE_URL=redis://[:password@]host[:port][/db] (rediss:// for TLS) is shared by every
+# process; the embedded default, locmem://, counts per process (check octopus_mail.W001).
+# Seconds to connect to Redis, and to wait for each answer: a dead Redis never hangs a page.
+CACHE_SOCKET_TIMEOUT = env_int("CACHE_SOCKET_TIMEOUT", 1)
+
+
+def _cache(url: str) -> dict:
+    from urllib.parse import urlsplit  # kept inside: the CACHES part of this shared file
+
+    parts = urlsplit(url)
+    if parts.scheme == "locmem":
+        locmem = "django.core.cache.backends.locmem.LocMemCache"
+        return {"BACKEND": locmem, "LOCATION": parts.netloc}
+    if parts.scheme not in ("redis", "rediss"):
+        raise ImproperlyConfigured(
+            f"CACHE_URL: unknown scheme {parts.scheme + '://' if parts.scheme else '(none)'}; "
+            "accepted: redis://, rediss://, locmem://"
+        )
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    db = parts.path.removeprefix("/")
+    if not (parts.hostname and port_ok and (db == "" or db.isdigit())) or parts.query:
+        # The URL may hold a password: it is never repeated in the message.
+        raise ImproperlyConfigured(
+            f"CACHE_URL: expected {parts.scheme}://[:password@]host[:port][/db], with a "
+            "numeric port and database and no query string"
+        )
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "OPTIONS": {
+            "socket_connect_timeout": CACHE_SOCKET_TIMEOUT,
+            "socket_timeout": CACHE_SOCKET_TIMEOUT,
+        },
+    }
+
+
+CACHES = {"default": _cache(env_str("CACHE_URL", "locmem://"))}
+
 # Second factor (django-otp): the issuer shown by the authenticator app.
 OTP_TOTP_ISSUER = "Octopus-Soignies"
 
-# Throttling (django-axes): failed passwords and failed OTP tokens count alike, per user
-# and per IP; a lockout lasts AXES_COOLOFF_TIME hours after the last failure, or until a
-# superuser lifts it (admin « Tentatives d'accès », or `manage.py axes_reset`).
+# Throttling (django-axes): failed passwords and failed OTP tokens count alike, per (user,
+# IP) pair and per IP across users; a lockout lasts AXES_COOLOFF_TIME hours after the last
+# failure, or until a superuser lifts it (admin « Tentatives d'accès », `manage.py axes_reset`).
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_TIME", 1)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Never the username alone: then a stranger's five wrong passwords would lock the
+# administrator out from everywhere. Both entries share AXES_FAILURE_LIMIT (axes compares
+# one limit with the largest count): a higher per-IP limit would give a guesser more tries
+# per address across the staff accounts, and spare nobody on that address.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = False  # a password alone must not wipe the failed tokens
 AXES_CLIENT_IP_CALLABLE = "octopus_mail.security.client_ip"
 AXES_USERNAME_CALLABLE = "octopus_mail.security.attempted_username"

@@ -1,5 +1,7 @@
 """System checks: configuration mistakes reported at start-up, each with an id."""
 
+import os
+
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning
 from django.core.checks import register as register_check
@@ -10,6 +12,7 @@ from . import dns, mailschemas, mailserver
 from .exceptions import ProvisioningError
 
 DEVELOPMENT_SMS = {"provisioning.sms.console.SmsBackend", "provisioning.sms.filebased.SmsBackend"}
+FILE_EMAIL = "django.core.mail.backends.filebased.EmailBackend"
 
 
 def sms_backend(app_configs, **kwargs):
@@ -133,7 +136,30 @@ def dns_settings(app_configs, **kwargs):
     return errors
 
 
+def email_file_path(app_configs, **kwargs):
+    """The filebased email backend without a directory fails at every email, in the worker."""
+    if settings.EMAIL_BACKEND != FILE_EMAIL:
+        return []
+    path = str(getattr(settings, "EMAIL_FILE_PATH", "") or "")
+    if not path:
+        return [
+            Error(
+                "The filebased email backend needs EMAIL_FILE_PATH.",
+                hint="Set EMAIL_FILE_PATH=/a/directory, or EMAIL_URL=file:///a/directory.",
+                id="provisioning.E009",
+            )
+        ]
+    if os.path.exists(path) and not (os.path.isdir(path) and os.access(path, os.W_OK)):
+        return [
+            Error(
+                f"EMAIL_FILE_PATH {path!r} is not a directory the app can write to.",
+                id="provisioning.E010",
+            )
+        ]
+    return []
+
+
 def register() -> None:
-    for check in (sms_backend, mailserver_schema, broker, dns_settings):
+    for check in (sms_backend, mailserver_schema, broker, dns_settings, email_file_path):
         register_check(check)
     register_check(mailserver_table, Tags.database)

@@ -59,6 +59,10 @@ CELERY_BROKER_URL = "memory://"
 for _name in ("CELERY_BROKER_URL", "CELERY_BROKER_READ_URL", "CELERY_BROKER_WRITE_URL"):
     os.environ.pop(_name, None)
 CELERY_TASK_ALWAYS_EAGER = False
+# The rate limits count in this process's memory, whatever CACHE_URL says: tests clear the
+# cache, which on Redis would flush a whole database. tests/test_throttling.py starts its
+# own processes on Redis.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 # The test client speaks plain HTTP; tests/test_security.py checks the redirect itself.

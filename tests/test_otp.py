@@ -1,11 +1,12 @@
 """The second factor: enrolment of a first device, the token step, reuse, reset."""
 
+import io
 import os
 import re
 from unittest import mock
 
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -267,3 +268,30 @@ class DeviceResetTests(OctopusTestCase):
         for url in ("/admin/otp_totp/totpdevice/", "/admin/otp_static/staticdevice/"):
             with self.subTest(url=url):
                 self.assertEqual(self.client.get(url).status_code, 404)
+
+
+class CreateAdminCommandTests(OctopusTestCase):
+    """#12 item 14: `createadmin "bad name!"` created a user Django itself would refuse."""
+
+    def test_it_creates_no_administrator_named_bad_name(self):
+        names = {
+            "bad name!": "Saisissez un nom d’utilisateur valide",
+            "a" * 151: "au plus 150 caractères",
+            "": "ne peut pas être vide",
+        }
+        for name, reason in names.items():
+            with self.subTest(name=name):
+                out = io.StringIO()
+                with self.assertRaises(CommandError) as raised:
+                    call_command("createadmin", name, stdout=out)
+                message = str(raised.exception)
+                self.assertIn("Nom d'utilisateur refusé", message)
+                self.assertIn(reason, message)
+                self.assertEqual(out.getvalue(), "")
+        self.assertFalse(get_user_model().objects.exists())
+        self.assertFalse(StaticDevice.objects.exists())
+        self.assertFalse(AuditRecord.objects.exists())
+
+    def test_it_still_accepts_the_characters_django_allows(self):
+        call_command("createadmin", "claire.d-2@asbl+x_y", stdout=io.StringIO())
+        self.assertTrue(get_user_model().objects.filter(username="claire.d-2@asbl+x_y").exists())

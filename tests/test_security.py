@@ -35,6 +35,7 @@ from .base import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+LOCMEM_CACHE = "django.core.cache.backends.locmem.LocMemCache"
 # What no one but a verified administrator may ever read.
 DATA = ["Pierre Dupont", "pierre@example.org", "+32470123456", "+32 470", "octopus-soignies.be"]
 ID_CONVERTER = re.compile(r"<(?:\w+:)?\w+>")  # object_id, id: every argument is the object
@@ -158,6 +159,7 @@ PRODUCTION_ENV = {
     "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
     "TWILIO_FROM": "OCTOPUS",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "CACHE_URL": "redis://127.0.0.1:6379/1",
     "TRUSTED_PROXY_COUNT": "1",
 }
 
@@ -203,6 +205,12 @@ class ProductionSettingsTests(SimpleTestCase):
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("octopus_mail.E002", result.stderr)
 
+    def test_it_warns_at_deployment_when_the_rate_limits_count_per_process(self):
+        result = manage("check", "--deploy", **self.production(CACHE_URL=""))
+        self.assertEqual(result.returncode, 0, result.stderr)  # a warning, not an error
+        self.assertIn("octopus_mail.W001", result.stderr)
+        self.assertIn("CACHE_URL", result.stderr)
+
     def test_it_reads_every_secret_from_a_file(self):
         folder = Path(self.enterContext(tempfile.TemporaryDirectory()))
         values = {
@@ -212,6 +220,7 @@ class ProductionSettingsTests(SimpleTestCase):
             "TWILIO_AUTH_TOKEN": "twilio-secret-3",
             "EMAIL_URL": "submission://admin%40octopus-soignies.be:smtp-secret-4@mx.example:587",
             "CELERY_BROKER_URL": "redis://:broker-secret-5@127.0.0.1:6379/0",
+            "CACHE_URL": "redis://:cache-secret-7@127.0.0.1:6379/1",
         }
         env = self.production()
         for name, value in values.items():
@@ -222,14 +231,15 @@ class ProductionSettingsTests(SimpleTestCase):
             "from django.conf import settings as s; print(s.SECRET_KEY); "
             "print(s.DATABASES['default']['PASSWORD']); "
             "print(s.DATABASES['mailserver']['PASSWORD']); print(s.TWILIO_AUTH_TOKEN); "
-            "print(s.EMAIL_HOST_PASSWORD); print(s.CELERY_BROKER_URL)"
+            "print(s.EMAIL_HOST_PASSWORD); print(s.CELERY_BROKER_URL); "
+            "print(s.CACHES['default']['LOCATION'])"
         )
         result = manage("shell", "--no-imports", "-c", code, **env)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(
             result.stdout.split(),
             [values["DJANGO_SECRET_KEY"], "db-secret-1", "db-secret-2", "twilio-secret-3",
-             "smtp-secret-4", values["CELERY_BROKER_URL"]],
+             "smtp-secret-4", values["CELERY_BROKER_URL"], values["CACHE_URL"]],
         )  # fmt: skip
 
     def test_it_logs_no_secret_at_start_up(self):
@@ -271,6 +281,23 @@ class SystemCheckTests(SimpleTestCase):
         deploy = run_checks(include_deployment_checks=True)
         self.assertIn("octopus_mail.E002", {m.id for m in deploy})
 
+    @override_settings(DEBUG=False, CACHES={"default": {"BACKEND": LOCMEM_CACHE}})
+    def test_it_warns_of_a_per_process_cache_at_deployment_only(self):
+        self.assertNotIn("octopus_mail.W001", {m.id for m in run_checks()})
+        deploy = run_checks(include_deployment_checks=True)
+        self.assertIn("octopus_mail.W001", {m.id for m in deploy})
+
+    def test_it_is_content_with_redis_or_with_debug(self):
+        redis = {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                 "LOCATION": "redis://127.0.0.1:6379/1"}  # fmt: skip
+        for debug, backend in [(False, redis), (True, {"BACKEND": LOCMEM_CACHE})]:
+            with (
+                self.subTest(debug=debug),
+                override_settings(DEBUG=debug, CACHES={"default": backend}),
+            ):
+                deploy = run_checks(include_deployment_checks=True)
+                self.assertNotIn("octopus_mail.W001", {m.id for m in deploy})
+
 
 SECRETS_IN_POST = {
     "username": "claire",
@@ -286,6 +313,12 @@ SECRET_SETTINGS = {
     "TWILIO_AUTH_TOKEN": "twilio-secret-6",
     "CELERY_BROKER_URL": "redis://:broker-secret-7@h/0",
     "EMAIL_HOST_PASSWORD": "smtp-secret-8",
+    "CACHES": {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://:cache-secret-9@h:6379/1",
+        }
+    },
 }
 
 
@@ -311,7 +344,7 @@ class ErrorReportTests(SimpleTestCase):
         for text in (reporter.get_traceback_text(), reporter.get_traceback_html()):
             for secret in [*list(SECRETS_IN_POST.values())[1:], "c2VjcmV0LWF1dGgtNA==",
                            LOCAL_SECRET, "twilio-secret-6", "broker-secret-7",
-                           "smtp-secret-8"]:  # fmt: skip
+                           "smtp-secret-8", "cache-secret-9"]:  # fmt: skip
                 self.assertNotIn(secret, text)
             self.assertIn("claire", text)  # the rest of the report stays useful
 

@@ -9,7 +9,7 @@ from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 from django.test import SimpleTestCase, override_settings
 
-from octopus_mail.env import env_bool, env_int, env_str
+from octopus_mail.env import env_bool, env_email_url, env_int, env_str
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,6 +44,31 @@ class EnvironmentTests(SimpleTestCase):
         self.addCleanup(secret.unlink)
         os.environ["X_TOKEN_FILE"] = str(secret)
         self.assertEqual(env_str("X_TOKEN"), "s3cret")
+
+    def test_it_reads_an_absolute_directory_from_a_file_email_url(self):
+        os.environ["X_EMAIL_URL"] = "file:///var/spool/octopus%20mails"
+        email = env_email_url("X_EMAIL_URL")
+        self.assertEqual(email["EMAIL_BACKEND"], "django.core.mail.backends.filebased.EmailBackend")
+        self.assertEqual(email["EMAIL_FILE_PATH"], "/var/spool/octopus mails")
+
+    def test_it_reads_an_smtp_email_url_without_a_file_path(self):
+        os.environ["X_EMAIL_URL"] = "submission://user:pa%40ss@smtp.example.org"
+        email = env_email_url("X_EMAIL_URL")
+        self.assertEqual((email["EMAIL_HOST"], email["EMAIL_PORT"]), ("smtp.example.org", 587))
+        self.assertEqual((email["EMAIL_HOST_PASSWORD"], email["EMAIL_USE_TLS"]), ("pa@ss", True))
+        self.assertEqual(email["EMAIL_FILE_PATH"], "")
+
+    def test_it_gives_nothing_for_an_unset_email_url(self):
+        os.environ.pop("X_EMAIL_URL", None)
+        self.assertEqual(env_email_url("X_EMAIL_URL"), {})
+
+    def test_it_refuses_an_email_url_it_cannot_read_without_showing_the_password(self):
+        for url in ("smtp://u:s3cret@[::1", "sendgrid://u:s3cret@x", "u:s3cret@x"):
+            os.environ["X_EMAIL_URL"] = url
+            with self.subTest(url=url), self.assertRaises(ImproperlyConfigured) as caught:
+                env_email_url("X_EMAIL_URL")
+            self.assertIn("X_EMAIL_URL", str(caught.exception))
+            self.assertNotIn("s3cret", str(caught.exception))
 
 
 class StartupTests(SimpleTestCase):

@@ -5,6 +5,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from django.core import mail, signing
+from django.core.cache import cache
 from django.test import override_settings
 
 from accounts import autoconfig
@@ -26,6 +27,29 @@ def outlook_request(address: str) -> bytes:
         f"<AcceptableResponseSchema>{AD_OUTLOOK}</AcceptableResponseSchema>"
         "</Request></Autodiscover>"
     ).encode()
+
+
+def billion_laughs(declared: str = "UTF-16", codec: str = "utf-16") -> bytes:
+    """The body of #12 item 5: ten nested entities, 1.6 KB, that expat expanded for 0.3 s."""
+    lines = [f'<?xml version="1.0" encoding="{declared}"?>', "<!DOCTYPE lolz [",
+             ' <!ENTITY lol "lol">']  # fmt: skip
+    for n in range(1, 10):
+        previous = f"lol{n - 1}" if n > 1 else "lol"
+        lines.append(f' <!ENTITY lol{n} "{f"&{previous};" * 10}">')
+    lines += ["]>", "<lolz>&lol9;</lolz>"]
+    body = "\n".join(lines)
+    return body.encode(codec) if codec == "utf-16" else ("\ufeff" + body).encode(codec)
+
+
+def entity_address_request(encoding: str) -> bytes:
+    """An Outlook request whose address comes from an internal entity."""
+    body = (
+        f'<?xml version="1.0" encoding="{encoding.upper()}"?>\n'
+        f'<!DOCTYPE Autodiscover [<!ENTITY who "pierre@{DOMAIN}">]>\n'
+        f'<Autodiscover xmlns="{AD_REQUEST}"><Request><EMailAddress>&who;</EMailAddress>'
+        "</Request></Autodiscover>"
+    )
+    return body.encode(encoding)
 
 
 def another_domain() -> Domain:
@@ -131,8 +155,12 @@ class ThunderbirdAutoconfigTests(OctopusTestCase):
 class OutlookAutodiscoverTests(OctopusTestCase):
     URL = "/autodiscover/autodiscover.xml"
 
-    def post(self, body: bytes, url: str = URL):
-        return self.client.post(url, body, content_type="text/xml")
+    def setUp(self):
+        super().setUp()
+        cache.clear()  # the per-IP counter lives in the (local-memory) test cache
+
+    def post(self, body: bytes, url: str = URL, **extra):
+        return self.client.post(url, body, content_type="text/xml", **extra)
 
     def protocols(self, response) -> dict:
         root = ET.fromstring(response.content)
@@ -212,6 +240,53 @@ class OutlookAutodiscoverTests(OctopusTestCase):
                 self.assertIn(text, response.content.decode())
                 self.assertNotIn("Traceback", response.content.decode())
         self.assertEqual(self.post(b"<a>" + b"x" * 20_000 + b"</a>").status_code, 413)
+
+    def test_it_refuses_a_billion_laughs_in_utf_16_before_expanding_it(self):
+        for declared, codec in [("UTF-16", "utf-16"), ("UTF-16BE", "utf-16-be"),
+                                ("UTF-8", "utf-8")]:  # fmt: skip
+            with self.subTest(encoding=declared):
+                response = self.post(billion_laughs(declared, codec))
+                self.assertEqual(response.status_code, 400)
+                self.assertIn("DTD et entités interdites", response.content.decode())
+
+    def test_it_never_resolves_an_entity_in_any_encoding(self):
+        for encoding in ("utf-16", "utf-8", "iso-8859-1"):
+            with self.subTest(encoding=encoding):
+                response = self.post(entity_address_request(encoding))
+                self.assertEqual(response.status_code, 400)
+                self.assertIn("DTD et entités interdites", response.content.decode())
+                self.assertNotIn(b"<LoginName>", response.content)
+
+    def test_it_refuses_an_encoding_it_cannot_read_cleanly(self):
+        # Expat reads no multi-byte encoding but UTF-8 and UTF-16; Python raised at these.
+        for declared, codec in [("UTF-16-LE", "utf-16-le"), ("Shift_JIS", "shift_jis"),
+                                ("nonsense", "utf-8")]:  # fmt: skip
+            with self.subTest(encoding=declared):
+                body = outlook_request(ADDRESS).decode()
+                body = body.replace('encoding="utf-8"', f'encoding="{declared}"')
+                response = self.post(body.encode(codec))
+                self.assertEqual(response.status_code, 400)
+                self.assertIn("illisible", response.content.decode())
+
+    def test_it_reads_a_request_in_utf_16(self):
+        body = outlook_request(ADDRESS).decode().replace('encoding="utf-8"', 'encoding="utf-16"')
+        response = self.post(body.encode("utf-16"))
+        self.assertEqual(response.status_code, 200, response.content)
+        self.assertEqual(self.protocols(response)["IMAP"]["LoginName"], ADDRESS)
+
+    def test_it_throttles_one_client_ip_flooding_the_endpoint(self):
+        attempts, _window = autoconfig.AUTODISCOVER_PER_IP
+        for n in range(attempts):
+            body = outlook_request(ADDRESS) if n % 2 else b"not xml at all"
+            response = self.post(body, REMOTE_ADDR="203.0.113.7")
+            self.assertIn(response.status_code, {200, 400})
+        response = self.post(outlook_request(ADDRESS), REMOTE_ADDR="203.0.113.7")
+        self.assertEqual(response.status_code, 429)
+        self.assertEqual(response["Content-Type"], "text/plain; charset=utf-8")
+        self.assertIn("Trop de requêtes", response.content.decode())
+        # Another client is not affected.
+        response = self.post(outlook_request(ADDRESS), REMOTE_ADDR="198.51.100.9")
+        self.assertEqual(response.status_code, 200)
 
     def test_it_answers_only_posts(self):
         self.assertEqual(self.client.get(self.URL).status_code, 405)

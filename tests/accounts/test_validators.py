@@ -12,6 +12,8 @@ from accounts.validators import (
     parse_mobile_phone,
     validate_local_part,
     validate_mobile_phone,
+    validate_name_characters,
+    without_invisible_characters,
 )
 
 
@@ -93,6 +95,11 @@ class MobilePhoneTests(SimpleTestCase):
             with self.subTest(text=text):
                 self.assertRefused(text, "invalid", "n'existe pas")
 
+    def test_it_refuses_letters_a_keypad_would_turn_into_digits(self):
+        for text in ("0470 CALLME", "+32 470 OCTOPUS", "0470 12 34 5six"):
+            with self.subTest(text=text):
+                self.assertRefused(text, "letters", "contient des lettres")
+
     def test_it_checks_a_phone_number_object_too(self):
         with self.assertRaises(ValidationError):
             validate_mobile_phone(PhoneNumber.from_string("+3222345678"))
@@ -111,6 +118,16 @@ class PersonalEmailTests(SimpleTestCase):
                 raised.exception.messages, [f"« {value} » n'est pas une adresse email valide."]
             )
 
+    def test_it_refuses_a_local_part_with_accents_or_other_scripts(self):
+        for value in ("jéan@example.org", "jéan@exämple.org", "пётр@example.org"):
+            with self.subTest(value=value), self.assertRaises(ValidationError) as raised:
+                normalize_personal_email(value)
+            self.assertEqual(raised.exception.code, "non_ascii_local_part")
+            self.assertIn(f"« {value} » n'est pas accepté", raised.exception.messages[0])
+
+    def test_it_accepts_an_internationalized_domain(self):
+        self.assertEqual(normalize_personal_email("jean@Exämple.org"), "jean@exämple.org")
+
     def test_it_does_not_ask_the_dns(self):
         # Saving a member must not wait on a resolver: the syntax is checked, not deliverability.
         with mock.patch("dns.resolver.Resolver.resolve") as resolve:
@@ -119,6 +136,22 @@ class PersonalEmailTests(SimpleTestCase):
                 "pierre@nexiste-pas.example.be",
             )
         resolve.assert_not_called()
+
+
+class NameCharacterTests(SimpleTestCase):
+    def test_it_refuses_control_and_format_characters_and_names_them(self):
+        with self.assertRaises(ValidationError) as raised:
+            validate_name_characters("Pi\u200berre\u202e \x1bDu\x7fpont\u200b\xad")
+        self.assertEqual(raised.exception.code, "invisible_character")
+        self.assertIn("(U+001B, U+007F, U+00AD, U+200B, U+202E)", raised.exception.messages[0])
+
+    def test_it_accepts_letters_of_any_script_and_punctuation(self):
+        for name in ("Zoë O'Brien-Lefèvre", "Łukasz Żuławski", "Σωκράτης", "李小龍", "Anne\tMarie"):
+            with self.subTest(name=name):
+                validate_name_characters(name)
+
+    def test_it_removes_them_from_a_name_stored_before(self):
+        self.assertEqual(without_invisible_characters("Pi\x01erre \u202eD\x1b\tx"), "Pierre D\tx")
 
 
 class MaskedPhoneTests(SimpleTestCase):

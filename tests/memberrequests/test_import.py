@@ -253,6 +253,12 @@ class ImportAdminTests(RequestTestCase):
         self.assertContains(response, "Fichier lu en UTF-8, séparateur « ; »")
         self.assertContains(response, "Confirmer : créer les 2 adresses")
 
+    def test_it_reads_excels_unicode_text_utf16_with_tabs(self):
+        text = members_csv(2).replace(";", "\t")
+        response = self.upload(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+        self.assertContains(response, "Fichier lu en UTF-16")
+        self.assertContains(response, "Confirmer : créer les 2 adresses")
+
     def test_it_names_the_missing_columns_on_the_upload_page(self):
         response = self.upload("nom;email\nPierre;p@example.org\n")
         self.assertContains(response, "Colonnes manquantes : « adresse », « gsm ».")

@@ -7,7 +7,7 @@ from django.core import mail
 from django.test import Client
 
 from accounts.models import Mailbox
-from memberrequests import throttle
+from memberrequests import tasks, throttle
 from memberrequests.models import MemberRequest
 
 from ..base import MEMBER, create_pierre
@@ -102,12 +102,20 @@ class AddressRequestPageTests(RequestTestCase):
         self.assertTrue(link.startswith("/demande/confirmer/"))
         self.assertFalse(Mailbox.objects.exists())
 
-    def test_it_keeps_one_request_when_the_same_is_posted_twice(self):
+    def test_it_keeps_one_request_when_the_very_same_is_posted_twice(self):
+        self.ask_address()
+        response = self.ask_address(personal_email="PIERRE@example.org")
+        self.assertContains(response, "Vérifiez vos emails")
+        member_request = MemberRequest.objects.get()
+        self.assertEqual(member_request.status, Status.UNCONFIRMED)
+
+    def test_it_makes_a_new_request_when_a_different_one_is_posted_again(self):
         self.ask_address()
         response = self.ask_address(phone="0471 23 45 67", personal_email="PIERRE@example.org")
         self.assertContains(response, "Vérifiez vos emails")
-        member_request = MemberRequest.objects.get()
-        self.assertEqual(str(member_request.phone), "+32471234567")  # the latest typing wins
+        first, second = MemberRequest.objects.order_by("pk")
+        self.assertEqual((first.status, str(first.phone)), (Status.SUPERSEDED, MEMBER["phone"]))
+        self.assertEqual((second.status, str(second.phone)), (Status.UNCONFIRMED, "+32471234567"))
 
     def test_it_keeps_one_pending_request_when_posted_again_after_confirming(self):
         self.ask_address()
@@ -195,10 +203,17 @@ class PasswordRequestPageTests(RequestTestCase):
             unknown.content.decode().replace("personne@", "X@"),
         )
 
+    def run_worker(self) -> None:
+        """The tasks the posts enqueued, run as the worker would: the addresses looked up."""
+        for pk in MemberRequest.objects.filter(status=Status.RECEIVED).values_list("pk", flat=True):
+            tasks.send_confirmation(pk)
+
     def test_it_records_a_request_only_for_an_existing_address(self):
         self.ask_password("personne@octopus-soignies.be")
+        self.run_worker()
         self.assertFalse(MemberRequest.objects.exists())
         self.ask_password("Pierre")  # the local part alone, any case
+        self.run_worker()
         member_request = MemberRequest.objects.get()
         self.assertEqual(member_request.kind, MemberRequest.Kind.PASSWORD)
         self.assertEqual(member_request.mailbox, self.job.mailbox)
@@ -220,8 +235,11 @@ class PasswordRequestPageTests(RequestTestCase):
 
     def test_it_keeps_one_request_when_the_same_is_posted_twice(self):
         self.ask_password("pierre@octopus-soignies.be")
+        self.run_worker()
         self.ask_password("pierre@octopus-soignies.be")
-        self.assertEqual(MemberRequest.objects.count(), 1)
+        self.run_worker()
+        self.assertEqual(MemberRequest.objects.get().status, Status.UNCONFIRMED)
+        self.assertEqual(len(mail.outbox), 2)  # the link again, to the same email
 
     def test_it_throttles_one_address_known_or_not(self):
         attempts, _window = throttle.PER_ADDRESS
@@ -237,4 +255,6 @@ class PasswordRequestPageTests(RequestTestCase):
             self.ask_password(f"personne{n}@octopus-soignies.be")
         response = self.ask_password("pierre@octopus-soignies.be")
         self.assertEqual(response.status_code, 429)
+        self.assertFalse(MemberRequest.objects.filter(asked_address__startswith="pierre@"))
+        self.run_worker()
         self.assertFalse(MemberRequest.objects.exists())

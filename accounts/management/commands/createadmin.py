@@ -3,8 +3,10 @@
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import translation
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
 from audit.models import Action
@@ -26,6 +28,7 @@ class Command(BaseCommand):
         if not 1 <= tokens <= 20:
             raise CommandError("--tokens doit être compris entre 1 et 20.")
         User = get_user_model()
+        valid_username(User, username)
         with transaction.atomic():
             user = User.objects.filter(username=username).first()
             password = None
@@ -56,3 +59,16 @@ class Command(BaseCommand):
         )
         for code in codes:
             self.stdout.write(f"  {code}")
+
+
+def valid_username(User, username: str) -> None:
+    """The checks Django's createsuperuser runs: the field's length and validators."""
+    field = User._meta.get_field(User.USERNAME_FIELD)
+    with translation.override("fr"):  # Django's own messages, in French
+        try:
+            field.clean(username, None)
+        except ValidationError as exc:
+            reasons = " ".join(str(message) for message in exc.messages)
+            raise CommandError(
+                f"Nom d'utilisateur refusé : « {username[:160]} ». {reasons}"
+            ) from None
