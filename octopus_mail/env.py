@@ -72,3 +72,33 @@ def env_email_url(name: str) -> dict:
     is_file = parts.scheme.lower() == "file"
     email["EMAIL_FILE_PATH"] = unquote(parts.netloc + parts.path) if is_file else ""
     return email
+
+
+def cache_from_url(url: str, timeout: float = 1) -> dict:
+    """Django's CACHES entry for `redis://[:password@]host[:port][/db]` (`rediss://` for
+    TLS) or `locmem://`; anything else is an ImproperlyConfigured that never repeats the URL,
+    which may hold a password. `timeout`: seconds to connect and to wait for each answer."""
+    parts = urlsplit(url)
+    if parts.scheme == "locmem":
+        locmem = "django.core.cache.backends.locmem.LocMemCache"
+        return {"BACKEND": locmem, "LOCATION": parts.netloc}
+    if parts.scheme not in ("redis", "rediss"):
+        raise ImproperlyConfigured(
+            f"CACHE_URL: unknown scheme {parts.scheme + '://' if parts.scheme else '(none)'}; "
+            "accepted: redis://, rediss://, locmem://"
+        )
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    db = parts.path.removeprefix("/")
+    if not (parts.hostname and port_ok and (db == "" or db.isdigit())) or parts.query:
+        raise ImproperlyConfigured(
+            f"CACHE_URL: expected {parts.scheme}://[:password@]host[:port][/db], with a "
+            "numeric port and database and no query string"
+        )
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "OPTIONS": {"socket_connect_timeout": timeout, "socket_timeout": timeout},
+    }

@@ -8,7 +8,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from .env import env_bool, env_email_url, env_int, env_list, env_str
+from .env import cache_from_url, env_bool, env_email_url, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -256,42 +256,7 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "octopus_mail.security.ScrubbingExceptionRep
 # process; the embedded default, locmem://, counts per process (check octopus_mail.W001).
 # Seconds to connect to Redis, and to wait for each answer: a dead Redis never hangs a page.
 CACHE_SOCKET_TIMEOUT = env_int("CACHE_SOCKET_TIMEOUT", 1)
-
-
-def _cache(url: str) -> dict:
-    from urllib.parse import urlsplit  # kept inside: the CACHES part of this shared file
-
-    parts = urlsplit(url)
-    if parts.scheme == "locmem":
-        locmem = "django.core.cache.backends.locmem.LocMemCache"
-        return {"BACKEND": locmem, "LOCATION": parts.netloc}
-    if parts.scheme not in ("redis", "rediss"):
-        raise ImproperlyConfigured(
-            f"CACHE_URL: unknown scheme {parts.scheme + '://' if parts.scheme else '(none)'}; "
-            "accepted: redis://, rediss://, locmem://"
-        )
-    try:
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        port_ok = False
-    db = parts.path.removeprefix("/")
-    if not (parts.hostname and port_ok and (db == "" or db.isdigit())) or parts.query:
-        # The URL may hold a password: it is never repeated in the message.
-        raise ImproperlyConfigured(
-            f"CACHE_URL: expected {parts.scheme}://[:password@]host[:port][/db], with a "
-            "numeric port and database and no query string"
-        )
-    return {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": url,
-        "OPTIONS": {
-            "socket_connect_timeout": CACHE_SOCKET_TIMEOUT,
-            "socket_timeout": CACHE_SOCKET_TIMEOUT,
-        },
-    }
-
-
-CACHES = {"default": _cache(env_str("CACHE_URL", "locmem://"))}
+CACHES = {"default": cache_from_url(env_str("CACHE_URL", "locmem://"), CACHE_SOCKET_TIMEOUT)}
 
 # Second factor (django-otp): the issuer shown by the authenticator app.
 OTP_TOTP_ISSUER = "Octopus-Soignies"

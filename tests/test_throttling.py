@@ -21,8 +21,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import Action, AuditRecord
 from memberrequests import throttle
+from octopus_mail.env import cache_from_url
 from octopus_mail.security import attempted_username, client_ip
-from octopus_mail.settings import _cache as cache_from_url
 
 from .base import (
     ADMIN_PASSWORD,
