@@ -1,13 +1,13 @@
-"""The mailbox and member forms: every field is checked by the service before anything is saved."""
+"""The admin's forms: every field is checked by the service before anything is saved."""
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from provisioning import services
+from provisioning import aliases, quotas, services
 
 from . import services as member_services
-from .models import Mailbox, Member
+from .models import Alias, Domain, Mailbox, Member
 from .validators import personal_email_warning
 
 
@@ -109,4 +109,105 @@ class MemberChangeForm(ServiceValidationMixin, forms.ModelForm):
                 )
             )
         )
+        return data
+
+
+class QuotaField(forms.CharField):
+    """A size typed as `500M`, `2G` or `0` (no limit), held in bytes; empty: `None`."""
+
+    def prepare_value(self, value):
+        return quotas.size_for_input(value) if isinstance(value, int) else value
+
+    def to_python(self, value):
+        text = super().to_python(value).strip()
+        return quotas.parse_size(text) if text else None
+
+
+class DomainForm(forms.ModelForm):
+    default_quota = QuotaField(
+        label=_("Quota par défaut"),
+        widget=forms.TextInput(attrs={"size": 8, "maxlength": 20}),
+        help_text=_(
+            "L'espace de chaque adresse du domaine, sauf exception : 500M, 2G ; 0 : sans limite."
+        ),
+    )
+
+    class Meta:
+        model = Domain
+        fields = ["default_quota"]  # the admin's fieldsets name the others
+
+    def clean_default_quota(self):
+        return self.cleaned_data["default_quota"] or 0
+
+
+class MailboxChangeForm(forms.ModelForm):
+    """The one thing edited on a mailbox's page: its quota (through mailbox_set_quota)."""
+
+    quota = QuotaField(
+        label=_("Quota"),
+        widget=forms.TextInput(attrs={"size": 8, "maxlength": 20}),
+        required=False,
+        help_text=_("500M, 2G ; 0 : sans limite ; vide : le quota par défaut du domaine."),
+    )
+
+    class Meta:
+        model = Mailbox
+        fields = ["quota"]
+
+
+class AliasForm(ServiceValidationMixin, forms.ModelForm):
+    """An alias and its destinations, one per line, checked by the alias service."""
+
+    destinations = forms.CharField(
+        label=_("Destinations"),
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 50}),
+        help_text=_(
+            "Une adresse par ligne : une adresse mail d'ici, un autre alias, ou une adresse "
+            "extérieure (100 au plus)."
+        ),
+    )
+
+    class Meta:
+        model = Alias
+        fields = ["local_part", "domain", "destinations", "active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["destinations"] = "\n".join(
+                self.instance.destinations.values_list("address", flat=True)
+            )
+        if "local_part" in self.fields:
+            self.fields["local_part"].validators = []  # the service checks it, once, in French
+
+    def source(self, data) -> str | None:
+        if self.instance.pk:
+            return self.instance.address
+        if data.get("domain") is None:
+            return None
+        return f"{(data.get('local_part') or '').strip().lower()}@{data['domain'].name}"
+
+    def clean(self):
+        data = super().clean()
+        self._validate_unique = False  # the service's checks say it in French
+        source = self.source(data)
+        if source is None or "destinations" not in data:
+            return data
+
+        def check():
+            try:
+                aliases.alias_check(
+                    source=source,
+                    destinations=data["destinations"],
+                    new=not self.instance.pk,
+                    with_warnings=False,
+                )
+            except ValidationError as exc:
+                errors = exc.message_dict
+                if "source" in errors:
+                    errors["local_part"] = errors.pop("source")
+                raise ValidationError(errors) from None
+            return {}
+
+        self.validate_with(check)
         return data

@@ -1,7 +1,8 @@
-"""Domains, members and mailboxes: who has which address, and what they were told."""
+"""Domains, members, mailboxes and aliases: who has which address, and what they were told."""
 
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from phonenumber_field.modelfields import PhoneNumberField
@@ -48,6 +49,13 @@ class Domain(models.Model):
         max_length=63,
         blank=True,
         help_text=_("Par exemple mail pour mail._domainkey ; sert au contrôle du DNS."),
+    )
+    default_quota = models.PositiveBigIntegerField(
+        _("quota par défaut"),
+        default=0,
+        help_text=_(
+            "L'espace de chaque adresse du domaine, sauf exception : 500M, 2G ; 0 : sans limite."
+        ),
     )
 
     class Meta:
@@ -114,6 +122,17 @@ class Mailbox(models.Model):
     status = models.CharField(
         _("statut"), max_length=10, choices=Status.choices, default=Status.PENDING
     )
+    quota = models.PositiveBigIntegerField(
+        _("quota"),
+        null=True,
+        blank=True,
+        help_text=_("En octets ; vide : le quota par défaut du domaine ; 0 : sans limite."),
+    )
+    # The quota's copy in the mail table (provisioning.mailsync): `quota_version` counts the
+    # changes, `quota_synced_version` is the last one written there.
+    quota_version = models.PositiveIntegerField(default=0, editable=False)
+    quota_synced_version = models.PositiveIntegerField(default=0, editable=False)
+    quota_sync_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
     updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
 
@@ -131,6 +150,83 @@ class Mailbox(models.Model):
     @property
     def address(self) -> str:
         return f"{self.local_part}@{self.domain.name}"
+
+    @property
+    def effective_quota(self) -> int:
+        """Bytes Dovecot allows this mailbox (0: no limit): its own quota, or its domain's."""
+        return self.domain.default_quota if self.quota is None else self.quota
+
+
+class Alias(models.Model):
+    """A shared address (bureau@, info@) that reaches mailboxes of ours or outside addresses.
+
+    The app's row is the record; the worker copies it to the mail table (provisioning.mailsync).
+    `version` counts the changes, `synced_version` is the last one written there; a deleted
+    alias stays, marked `deleted`, until its rows are gone from the mail table.
+    """
+
+    domain = models.ForeignKey(
+        Domain, on_delete=models.PROTECT, related_name="aliases", verbose_name=_("domaine")
+    )
+    local_part = models.CharField(
+        _("alias"),
+        max_length=64,
+        validators=[validate_local_part],
+        help_text=_(
+            "La partie avant le @, en minuscules : bureau pour bureau@octopus-soignies.be."
+        ),
+    )
+    active = models.BooleanField(
+        _("actif"), default=True, help_text=_("Décoché : le courrier pour cet alias est refusé.")
+    )
+    deleted = models.BooleanField(_("suppression en cours"), default=False, editable=False)
+    version = models.PositiveIntegerField(default=1, editable=False)
+    synced_version = models.PositiveIntegerField(default=0, editable=False)
+    sync_requested_at = models.DateTimeField(default=timezone.now, editable=False)
+    sync_error = models.TextField(_("erreur d'écriture"), blank=True, editable=False)
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("alias")
+        verbose_name_plural = _("alias et listes")
+        ordering = ["domain__name", "local_part"]
+        constraints = [
+            models.UniqueConstraint(Lower("local_part"), "domain", name="alias_unique_address"),
+        ]
+
+    def __str__(self) -> str:
+        return self.address
+
+    @property
+    def address(self) -> str:
+        return f"{self.local_part}@{self.domain.name}"
+
+    @property
+    def synced(self) -> bool:
+        return self.synced_version >= self.version
+
+
+class AliasDestination(models.Model):
+    """Where an alias's mail goes: a full address, a mailbox or alias of ours or outside."""
+
+    alias = models.ForeignKey(
+        Alias, on_delete=models.CASCADE, related_name="destinations", verbose_name=_("alias")
+    )
+    address = models.CharField(_("destination"), max_length=254, db_index=True)
+    external = models.BooleanField(_("extérieure"), default=False)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("destination")
+        verbose_name_plural = _("destinations")
+        ordering = ["alias", "position"]
+        constraints = [
+            models.UniqueConstraint("alias", "address", name="alias_destination_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.address
 
 
 class DnsLevel(models.TextChoices):

@@ -25,6 +25,10 @@ class Action(models.TextChoices):
     OTP_ENROL = "otp_enrol", _("second facteur activé")
     OTP_RESET = "otp_reset", _("second facteur réinitialisé")
     OTP_BACKUP_CODES = "otp_backup_codes", _("codes de secours émis")
+    ALIAS_CREATE = "alias_create", _("création d'un alias")
+    ALIAS_CHANGE = "alias_change", _("alias modifié")
+    ALIAS_DELETE = "alias_delete", _("suppression d'un alias")
+    QUOTA_SET = "quota_set", _("quota modifié")
 
 
 class Outcome(models.TextChoices):

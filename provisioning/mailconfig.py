@@ -18,6 +18,11 @@ HEADER = (
     "# Made by `manage.py mailserver_config` for MAILSERVER_SCHEMA={schema}.\n"
     "# Give Dovecot and Postfix a database role that may only SELECT these tables.\n"
 )
+DICT_HEADER = (
+    "# Made by `manage.py mailserver_config` for MAILSERVER_SCHEMA={schema}.\n"
+    "# Dovecot's quota dict writes each user's usage here: this role needs SELECT, INSERT,\n"
+    "# UPDATE and DELETE on quota2 (and nothing else).\n"
+)
 
 
 class UnsupportedDatabase(Exception):
@@ -57,7 +62,7 @@ def dovecot_sql_conf(db: Database, *, version: str = "2.3") -> str:
     scheme = settings.MAILSERVER_PASSWORD_SCHEME
     if version == "2.4":
         password_query = schema.dovecot_password_query.format(user="%{user}")
-        user_query = schema.dovecot_user_query.format(user="%{user}")
+        user_query = schema.dovecot_user_query_24.format(user="%{user}")
         if db.driver == "pgsql":
             connect = (
                 f"pgsql {db.host} {{\n  parameters {{\n    port = {db.port}\n"
@@ -72,14 +77,13 @@ def dovecot_sql_conf(db: Database, *, version: str = "2.3") -> str:
         return (
             HEADER.format(schema=schema.name)
             + "# Dovecot 2.4: include from dovecot.conf (untested here: Debian 12 ships 2.3).\n"
+            + "# Quotas are not configured for 2.4 (its quota settings differ): see 2.3's files.\n"
             + f"sql_driver = {db.driver}\n{connect}"
             + f"passdb sql {{\n  default_password_scheme = {scheme}\n"
             + f"  query = {password_query}\n}}\n"
             + f"userdb sql {{\n  query = {user_query}\n}}\n"
         )
-    connect = f"host={db.host} port={db.port} dbname={db.name} user={db.user}"
-    if db.password:
-        connect += f" password={db.password}"
+    connect = _dovecot_connect(db)
     return (
         HEADER.format(schema=schema.name)
         + "# Dovecot 2.3: dovecot-sql.conf.ext, named by `passdb { driver = sql  args = ... }`.\n"
@@ -87,7 +91,54 @@ def dovecot_sql_conf(db: Database, *, version: str = "2.3") -> str:
         + f"connect = {connect}\n"
         + f"default_pass_scheme = {scheme}\n"
         + f"password_query = {schema.dovecot_password_query.format(user='%u')}\n"
+        + "# quota_rule: the user's quota in bytes (0: no limit), for the quota plugin.\n"
         + f"user_query = {schema.dovecot_user_query.format(user='%u')}\n"
+    )
+
+
+def _dovecot_connect(db: Database) -> str:
+    connect = f"host={db.host} port={db.port} dbname={db.name} user={db.user}"
+    return connect + (f" password={db.password}" if db.password else "")
+
+
+def dovecot_dict_conf(db: Database) -> str:
+    """dovecot-dict-sql.conf.ext: where Dovecot's quota dict keeps each user's usage."""
+    maps = "".join(
+        f"map {{\n  pattern = priv/quota/{pattern}\n  table = {mailschemas.QUOTA_TABLE}\n"
+        f"  username_field = username\n  value_field = {column}\n}}\n"
+        for pattern, column in (("storage", "bytes"), ("messages", "messages"))
+    )
+    return (
+        DICT_HEADER.format(schema=mailschemas.current().name)
+        + "# Dovecot 2.3: named by `dict { quota = ... }` in 90-quota.conf.\n"
+        + f"connect = {_dovecot_connect(db)}\n"
+        + maps
+    )
+
+
+def dovecot_quota_conf(db: Database, *, dovecot_dir: str, mail_user: str) -> str:
+    """conf.d/90-quota.conf: the quota plugin, its limits from the user_query's quota_rule,
+    and usage written by the quota dict to quota2 (the admin shows it)."""
+    dict_file = f"{dovecot_dir.rstrip('/')}/dovecot-dict-sql.conf.ext"
+    return (
+        HEADER.format(schema=mailschemas.current().name).splitlines()[0]
+        + "\n# Dovecot 2.3: conf.d/90-quota.conf. A full mailbox refuses a message at delivery\n"
+        + "# (LMTP 552): the sender gets it back.\n"
+        + "mail_plugins = $mail_plugins quota\n"
+        + "protocol imap {\n  mail_plugins = $mail_plugins quota imap_quota\n}\n"
+        + "protocol lmtp {\n  mail_plugins = $mail_plugins quota\n}\n"
+        + "plugin {\n"
+        + "  # Usage kept by the dict service in the table quota2 (username, bytes, messages).\n"
+        + "  quota = dict:User quota::proxy::quota\n"
+        + "  # The limit comes from the user_query's quota_rule (*:bytes=N; 0: no limit).\n"
+        + "  quota_rule = *:bytes=0\n"
+        + "  # ASCII only: it goes into the SMTP reply.\n"
+        + "  quota_exceeded_message = Quota exceeded (mailbox full) - boite pleine.\n"
+        + "}\n"
+        + f"dict {{\n  quota = {db.driver}:{dict_file}\n}}\n"
+        + f"# {mail_user}: the user that owns the mailboxes (mail_uid), which delivers mail.\n"
+        + "service dict {\n  unix_listener dict {\n    mode = 0660\n"
+        + f"    user = {mail_user}\n    group = {mail_user}\n  }}\n}}\n"
     )
 
 
@@ -108,6 +159,21 @@ def postfix_maps(db: Database) -> dict[str, str]:
     return maps
 
 
-def all_files(db: Database, *, dovecot_version: str = "2.3") -> dict[str, str]:
-    dovecot_name = "dovecot-sql.conf.ext" if dovecot_version == "2.3" else "dovecot-sql.conf"
-    return {dovecot_name: dovecot_sql_conf(db, version=dovecot_version), **postfix_maps(db)}
+def all_files(
+    db: Database,
+    *,
+    dovecot_version: str = "2.3",
+    dovecot_dir: str = "/etc/dovecot",
+    mail_user: str = "vmail",
+) -> dict[str, str]:
+    if dovecot_version != "2.3":
+        return {
+            "dovecot-sql.conf": dovecot_sql_conf(db, version=dovecot_version),
+            **postfix_maps(db),
+        }
+    return {
+        "dovecot-sql.conf.ext": dovecot_sql_conf(db),
+        "dovecot-dict-sql.conf.ext": dovecot_dict_conf(db),
+        "90-quota.conf": dovecot_quota_conf(db, dovecot_dir=dovecot_dir, mail_user=mail_user),
+        **postfix_maps(db),
+    }

@@ -1,8 +1,14 @@
 """The table layouts the app can write: ISPmail's and PostfixAdmin's, in each SQL dialect.
 
 Every statement is a constant; values travel as named parameters: address, password_hash,
-name, local_part, domain, maildir, active. `{user}` in the mail-server queries is filled with
-Dovecot's own placeholder (`%u`, or `%{user}` for Dovecot 2.4).
+name, local_part, domain, maildir, active, quota, source, goto, percent (and a list of
+addresses, as positional parameters, in `select_usage`). `{user}` in the mail-server queries
+is filled with Dovecot's own placeholder (`%u`, or `%{user}` for Dovecot 2.4).
+
+Aliases: ISPmail keeps one `virtual_aliases` row per destination and has no `active` column
+(a disabled alias has no rows); PostfixAdmin keeps one `alias` row, `goto` comma-separated.
+Quota: the users table's `quota` in bytes (0: none); usage is Dovecot's quota dict table
+`quota2(username, bytes, messages)`, which Dovecot writes.
 """
 
 from dataclasses import dataclass, field
@@ -11,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 NOW = "CURRENT_TIMESTAMP"
+QUOTA_TABLE = "quota2"
 
 
 @dataclass(frozen=True)
@@ -23,10 +30,21 @@ class MailSchema:
     create_tables: tuple[str, ...]  # empty: the app never creates this schema's tables
     upsert_user: dict[str, tuple[str, ...]]  # vendor → statements; the last one's rows count
     set_active: tuple[str, ...]
-    select_user: str  # (address, password, active) of one address
+    select_user: str  # (address, password, active, quota) of one address
     select_domain_users: str  # (address, active) of every user of one domain
     dovecot_password_query: str
-    dovecot_user_query: str
+    dovecot_user_query: str  # Dovecot 2.3: with the quota_rule
+    dovecot_user_query_24: str
+    # Aliases: statements before the rows (vendor → statements), then one statement a row:
+    # one row per destination, or one row with `goto` comma-separated (goto_joined).
+    goto_joined: bool
+    alias_prepare: dict[str, tuple[str, ...]]
+    alias_row: dict[str, str]
+    alias_delete: tuple[str, ...]
+    select_alias: str  # (goto, active) rows of one source
+    set_quota: tuple[str, ...]
+    select_usage: str  # (address, quota, bytes, messages); {addresses} → `%s, %s, ...`
+    select_nearly_full: str  # addresses whose usage reached `percent` % of their quota
     postfix_maps: dict[str, str] = field(default_factory=dict)
 
 
@@ -49,6 +67,12 @@ _ISPMAIL_DDL = (
         source VARCHAR(320) NOT NULL,
         destination VARCHAR(320) NOT NULL
     ){engine}""",
+    # Dovecot's quota dict writes it (INSERT ... ON CONFLICT / ON DUPLICATE KEY on username).
+    """CREATE TABLE IF NOT EXISTS quota2 (
+        username VARCHAR(320) NOT NULL PRIMARY KEY,
+        bytes BIGINT NOT NULL DEFAULT 0,
+        messages INTEGER NOT NULL DEFAULT 0
+    ){engine}""",
 )
 DDL_DIALECT = {
     "postgresql": {"serial": "SERIAL PRIMARY KEY", "engine": ""},
@@ -57,8 +81,8 @@ DDL_DIALECT = {
 }
 
 _ISPMAIL_USER = (
-    "INSERT INTO virtual_users (domain_id, email, password, active) "
-    "SELECT id, %(address)s, %(password_hash)s, TRUE FROM virtual_domains "
+    "INSERT INTO virtual_users (domain_id, email, password, quota, active) "
+    "SELECT id, %(address)s, %(password_hash)s, %(quota)s, TRUE FROM virtual_domains "
     "WHERE name = %(domain)s "
 )
 _ISPMAIL_DOMAIN = (
@@ -68,6 +92,24 @@ _ISPMAIL_UPSERT = (
     _ISPMAIL_DOMAIN,
     _ISPMAIL_USER + "ON CONFLICT (email) DO UPDATE SET password = EXCLUDED.password",
 )
+_ISPMAIL_DOMAIN_MYSQL = "INSERT IGNORE INTO virtual_domains (name) VALUES (%(domain)s)"
+# The domain's row is locked first: two writers of one alias never mix their rows.
+_ISPMAIL_LOCK = "SELECT id FROM virtual_domains WHERE name = %(domain)s FOR UPDATE"
+_ISPMAIL_ALIAS_DELETE = "DELETE FROM virtual_aliases WHERE source = %(source)s"
+_ISPMAIL_ALIAS_ROW = (
+    "INSERT INTO virtual_aliases (domain_id, source, destination) "
+    "SELECT id, %(source)s, %(goto)s FROM virtual_domains WHERE name = %(domain)s"
+)
+# Usage: Dovecot's quota2 row beside the limit the users table gives Dovecot.
+_USAGE = (
+    "SELECT u.{address}, u.quota, q.bytes, q.messages FROM {users} u "
+    f"JOIN {QUOTA_TABLE} q ON q.username = u.{{address}} WHERE u.{{address}} IN ({{{{addresses}}}})"
+)
+_NEARLY_FULL = (
+    "SELECT u.{address} FROM {users} u "
+    f"JOIN {QUOTA_TABLE} q ON q.username = u.{{address}} "
+    "WHERE u.quota > 0 AND q.bytes * 100 >= u.quota * %(percent)s"
+)
 
 ISPMAIL = MailSchema(
     name="ispmail",
@@ -75,20 +117,22 @@ ISPMAIL = MailSchema(
     address_column="email",
     columns={
         "virtual_domains": ("id", "name"),
-        "virtual_users": ("id", "domain_id", "email", "password", "active"),
-        "virtual_aliases": ("source", "destination"),
+        "virtual_users": ("id", "domain_id", "email", "password", "active", "quota"),
+        "virtual_aliases": ("domain_id", "source", "destination"),
     },
     create_tables=_ISPMAIL_DDL,
     upsert_user={
         "postgresql": _ISPMAIL_UPSERT,
         "sqlite": _ISPMAIL_UPSERT,
         "mysql": (
-            "INSERT IGNORE INTO virtual_domains (name) VALUES (%(domain)s)",
+            _ISPMAIL_DOMAIN_MYSQL,
             _ISPMAIL_USER + "ON DUPLICATE KEY UPDATE password = VALUES(password)",
         ),
     },
     set_active=("UPDATE virtual_users SET active = %(active)s WHERE email = %(address)s",),
-    select_user="SELECT email, password, active FROM virtual_users WHERE email = %(address)s",
+    select_user=(
+        "SELECT email, password, active, quota FROM virtual_users WHERE email = %(address)s"
+    ),
     select_domain_users=(
         "SELECT u.email, u.active FROM virtual_users u "
         "JOIN virtual_domains d ON d.id = u.domain_id WHERE d.name = %(domain)s"
@@ -97,8 +141,26 @@ ISPMAIL = MailSchema(
         "SELECT email AS user, password FROM virtual_users WHERE email = '{user}' AND active = TRUE"
     ),
     dovecot_user_query=(
+        "SELECT email AS user, CONCAT('*:bytes=', quota) AS quota_rule FROM virtual_users "
+        "WHERE email = '{user}' AND active = TRUE"
+    ),
+    dovecot_user_query_24=(
         "SELECT email AS user FROM virtual_users WHERE email = '{user}' AND active = TRUE"
     ),
+    goto_joined=False,
+    alias_prepare={
+        "postgresql": (_ISPMAIL_DOMAIN, _ISPMAIL_LOCK, _ISPMAIL_ALIAS_DELETE),
+        "sqlite": (_ISPMAIL_DOMAIN, _ISPMAIL_ALIAS_DELETE),  # SQLite locks the whole file
+        "mysql": (_ISPMAIL_DOMAIN_MYSQL, _ISPMAIL_LOCK, _ISPMAIL_ALIAS_DELETE),
+    },
+    alias_row={vendor: _ISPMAIL_ALIAS_ROW for vendor in ("postgresql", "sqlite", "mysql")},
+    alias_delete=(_ISPMAIL_ALIAS_DELETE,),
+    select_alias=(
+        "SELECT destination, TRUE FROM virtual_aliases WHERE source = %(source)s ORDER BY id"
+    ),
+    set_quota=("UPDATE virtual_users SET quota = %(quota)s WHERE email = %(address)s",),
+    select_usage=_USAGE.format(address="email", users="virtual_users"),
+    select_nearly_full=_NEARLY_FULL.format(address="email", users="virtual_users"),
     postfix_maps={
         "virtual_mailbox_domains": "SELECT 1 FROM virtual_domains WHERE name = '%s'",
         "virtual_mailbox_maps": (
@@ -118,7 +180,8 @@ _PFA_ALIAS = (
 _PFA_MAILBOX = (
     "INSERT INTO mailbox (username, password, name, maildir, quota, local_part, domain, "
     "created, modified, active) "
-    "SELECT %(address)s, %(password_hash)s, %(name)s, %(maildir)s, 0, %(local_part)s, domain, "
+    "SELECT %(address)s, %(password_hash)s, %(name)s, %(maildir)s, %(quota)s, %(local_part)s, "
+    "domain, "
     f"{NOW}, {NOW}, TRUE FROM domain WHERE domain = %(domain)s "
 )
 _PFA_UPSERT = (
@@ -126,6 +189,16 @@ _PFA_UPSERT = (
     _PFA_MAILBOX
     + "ON CONFLICT (username) DO UPDATE SET password = EXCLUDED.password, "
     + f"modified = {NOW}",
+)
+# An alias of its own (never a mailbox's alias to itself: the gateway checks it first).
+_PFA_ALIAS_ROW = (
+    "INSERT INTO alias (address, goto, domain, created, modified, active) "
+    f"SELECT %(source)s, %(goto)s, domain, {NOW}, {NOW}, %(active)s FROM domain "
+    "WHERE domain = %(domain)s "
+)
+_PFA_ALIAS_UPSERT = _PFA_ALIAS_ROW + (
+    "ON CONFLICT (address) DO UPDATE SET goto = EXCLUDED.goto, active = EXCLUDED.active, "
+    f"modified = {NOW}"
 )
 
 POSTFIXADMIN = MailSchema(
@@ -164,14 +237,36 @@ POSTFIXADMIN = MailSchema(
         "WHERE address = %(address)s AND goto = %(address)s",
         f"UPDATE mailbox SET active = %(active)s, modified = {NOW} WHERE username = %(address)s",
     ),
-    select_user="SELECT username, password, active FROM mailbox WHERE username = %(address)s",
+    select_user=(
+        "SELECT username, password, active, quota FROM mailbox WHERE username = %(address)s"
+    ),
     select_domain_users="SELECT username, active FROM mailbox WHERE domain = %(domain)s",
     dovecot_password_query=(
         "SELECT username AS user, password FROM mailbox WHERE username = '{user}' AND active = TRUE"
     ),
     dovecot_user_query=(
+        "SELECT username AS user, CONCAT('*:bytes=', quota) AS quota_rule FROM mailbox "
+        "WHERE username = '{user}' AND active = TRUE"
+    ),
+    dovecot_user_query_24=(
         "SELECT username AS user FROM mailbox WHERE username = '{user}' AND active = TRUE"
     ),
+    goto_joined=True,
+    alias_prepare={"postgresql": (), "sqlite": (), "mysql": ()},
+    alias_row={
+        "postgresql": _PFA_ALIAS_UPSERT,
+        "sqlite": _PFA_ALIAS_UPSERT,
+        "mysql": _PFA_ALIAS_ROW
+        + "ON DUPLICATE KEY UPDATE goto = VALUES(goto), active = VALUES(active), "
+        + f"modified = {NOW}",
+    },
+    alias_delete=("DELETE FROM alias WHERE address = %(source)s",),
+    select_alias="SELECT goto, active FROM alias WHERE address = %(source)s",
+    set_quota=(
+        f"UPDATE mailbox SET quota = %(quota)s, modified = {NOW} WHERE username = %(address)s",
+    ),
+    select_usage=_USAGE.format(address="username", users="mailbox"),
+    select_nearly_full=_NEARLY_FULL.format(address="username", users="mailbox"),
     postfix_maps={
         "virtual_mailbox_domains": (
             "SELECT domain FROM domain WHERE domain = '%s' AND active = TRUE"

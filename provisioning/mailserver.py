@@ -74,11 +74,13 @@ def _query(sql: str, params: dict) -> list[tuple]:
         return cursor.fetchall()
 
 
-def user_set_password(*, address: str, password_hash: str, name: str = "") -> None:
-    """Insert the user enabled, or replace only its `{SCHEME}hash`; committed on return.
+def user_set_password(*, address: str, password_hash: str, name: str = "", quota: int = 0) -> None:
+    """Insert the user enabled (with its quota, in bytes), or replace only its `{SCHEME}hash`;
+    committed on return.
 
     An existing row keeps its `active` flag: a job that passed its checks in the instant
-    the administrator disabled the mailbox must not enable it again.
+    the administrator disabled the mailbox must not enable it again. It keeps its quota too:
+    only `user_set_quota` changes it.
     """
     schema = mailschemas.current()
     local_part, _at, domain = address.rpartition("@")
@@ -89,6 +91,7 @@ def user_set_password(*, address: str, password_hash: str, name: str = "") -> No
         "local_part": local_part,
         "domain": domain,
         "maildir": f"{domain}/{local_part}/",
+        "quota": quota,
     }
     touched = _run(schema.upsert_user[connections[ALIAS].vendor], params)
     if touched < 1:
@@ -106,8 +109,8 @@ def user_row(address: str) -> dict | None:
     rows = _query(mailschemas.current().select_user, {"address": address})
     if not rows:
         return None
-    email, password, active = rows[0]
-    return {"email": email, "password": password, "active": bool(active)}
+    email, password, active, quota = rows[0]
+    return {"email": email, "password": password, "active": bool(active), "quota": int(quota)}
 
 
 def domain_users(domain: str) -> dict[str, bool]:
@@ -132,3 +135,109 @@ def missing_columns() -> list[str]:
             }
             missing += [f"{table}.{column}" for column in needed if column not in present]
     return missing
+
+
+# --- Aliases --------------------------------------------------------------------------------
+
+
+def alias_set(*, source: str, destinations: list[str], active: bool) -> None:
+    """Replace every row of `source` with these destinations, in one transaction of the mail
+    DB; committed on return. A disabled alias keeps no row where the table has no `active`.
+
+    Refuses (PermanentError) a source that is a mailbox in the table: its mail would go
+    elsewhere, and PostfixAdmin's alias of the mailbox to itself would be lost.
+    """
+    schema = mailschemas.current()
+    vendor = connections[ALIAS].vendor
+    domain = source.rpartition("@")[2]
+    params = {"source": source, "domain": domain, "active": active}
+    if schema.goto_joined:
+        rows = [",".join(destinations)]
+    else:
+        rows = list(destinations) if active else []
+    with _gateway_errors(), transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
+        _refuse_a_mailbox(cursor, schema, source)
+        for sql in schema.alias_prepare[vendor]:
+            cursor.execute(sql, params)
+        for goto in rows:
+            cursor.execute(schema.alias_row[vendor], {**params, "goto": goto})
+            if cursor.rowcount < 1:
+                raise PermanentError(f"Le domaine {domain} est absent de la table du serveur mail.")
+
+
+def alias_delete(*, source: str) -> None:
+    """Remove every row of `source`; nothing to remove is no error. Committed on return."""
+    schema = mailschemas.current()
+    with _gateway_errors(), transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
+        _refuse_a_mailbox(cursor, schema, source)
+        for sql in schema.alias_delete:
+            cursor.execute(sql, {"source": source})
+
+
+def _refuse_a_mailbox(cursor, schema, source: str) -> None:
+    cursor.execute(schema.select_user, {"address": source})
+    if cursor.fetchone() is not None:
+        raise PermanentError(
+            f"{source} est une boîte aux lettres dans la table du serveur mail : "
+            "l'alias n'y est pas écrit."
+        )
+
+
+def alias_row(source: str) -> dict | None:
+    """The alias as the table holds it ({destinations, active}); None when it has no row."""
+    rows = _query(mailschemas.current().select_alias, {"source": source})
+    if not rows:
+        return None
+    destinations = [part for goto, _active in rows for part in goto.split(",") if part]
+    return {"destinations": destinations, "active": all(bool(active) for _goto, active in rows)}
+
+
+# --- Quotas ---------------------------------------------------------------------------------
+
+
+def user_set_quota(*, address: str, quota: int) -> bool:
+    """Set the user's quota in bytes (0: none); False when the table has no such user yet."""
+    return _run(mailschemas.current().set_quota, {"address": address, "quota": quota}) > 0
+
+
+def quota_usage(addresses: list[str]) -> dict[str, dict]:
+    """{address: {bytes, messages, quota}} for the addresses Dovecot counted in quota2.
+
+    An address without a quota2 row is absent (Dovecot has not counted it yet); so are all
+    of them when the mail database has no quota2 table.
+    """
+    found: dict[str, dict] = {}
+    for start in range(0, len(addresses), 500):
+        chunk = addresses[start : start + 500]
+        sql = mailschemas.current().select_usage.format(addresses=", ".join(["%s"] * len(chunk)))
+        for address, quota, used, messages in _query_quota2(sql, chunk):
+            found[address] = {"bytes": int(used), "messages": int(messages), "quota": int(quota)}
+    return found
+
+
+def users_nearly_full(*, percent: int) -> list[str]:
+    """The addresses whose usage reached `percent` % of their quota, in the table's words."""
+    rows = _query_quota2(mailschemas.current().select_nearly_full, {"percent": percent})
+    return [address for (address,) in rows]
+
+
+def _query_quota2(sql: str, params) -> list[tuple]:
+    if not params:
+        return []
+    try:
+        # In a savepoint: a missing table must not spoil a transaction around it (tests).
+        with _gateway_errors(), transaction.atomic(using=ALIAS):
+            with connections[ALIAS].cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchall()
+    except PermanentError as exc:
+        if _missing_table(exc.__cause__):
+            logger.info("no %s table in the mail database: no usage to show", "quota2")
+            return []
+        raise
+
+
+def _missing_table(exc) -> bool:
+    sqlstate = getattr(getattr(exc, "__cause__", None), "sqlstate", None)
+    mysql_errno = exc.args[0] if exc and exc.args and isinstance(exc.args[0], int) else None
+    return sqlstate == "42P01" or mysql_errno == 1146 or "no such table" in str(exc)

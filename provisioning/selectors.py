@@ -1,9 +1,11 @@
-"""The read side of deliveries: what the admin pages (and later the API) show of the jobs."""
+"""The read side: what the admin pages (and later the API) show of the jobs and aliases."""
 
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import dateformat, timezone
 from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Alias, AliasDestination
 
 from .models import SMS_DELIVERED, SMS_FINAL, SMS_NOT_DELIVERED, JobState, ProvisioningJob
 from .sms.twilio import explain
@@ -99,4 +101,39 @@ def staff_addresses() -> list[str]:
         .objects.filter(is_active=True, is_staff=True)
         .exclude(email="")
         .values_list("email", flat=True)
+    )
+
+
+def aliases_reaching(address: str) -> list[tuple[Alias, tuple[str, ...]]]:
+    """The aliases whose mail reaches `address`, directly or through other aliases: each
+    with the aliases it goes through (`bureau@` via `info@`), nearest first."""
+    address = address.lower()
+    found: dict[str, tuple[Alias, tuple[str, ...]]] = {}
+    # address → the aliases between it and `address` (mail to it goes through them)
+    targets: dict[str, tuple[str, ...]] = {address: ()}
+    while targets:
+        destinations = AliasDestination.objects.filter(
+            address__in=list(targets), alias__deleted=False
+        ).select_related("alias__domain")
+        reached = {}
+        for destination in destinations.order_by("alias__local_part", "alias__pk"):
+            alias = destination.alias
+            if alias.address in found or alias.address == address:
+                continue
+            via = targets[destination.address]
+            found[alias.address] = (alias, via)
+            reached[alias.address] = (alias.address, *via)
+        targets = reached
+    return list(found.values())
+
+
+def still_reaching_note(address: str) -> str | None:
+    """French, for a mailbox being disabled: the aliases whose mail will no longer reach it."""
+    reaching = aliases_reaching(address)
+    if not reaching:
+        return None
+    names = ", ".join(alias.address for alias, _via in reaching)
+    return (
+        f"Alias qui mènent encore à {address} : {names} ; leur courrier ne lui parvient plus "
+        "(retirez-la de ces alias, dans « Alias et listes »)."
     )

@@ -15,13 +15,13 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from accounts.models import Domain, Mailbox, Member
+from accounts.models import Alias, Domain, Mailbox, Member
 from accounts.services import member_validate
 from accounts.validators import validate_local_part
 from audit.models import Action
 from audit.services import Actor, audited
 
-from . import mailserver, tasks
+from . import mailserver, selectors, tasks
 from .exceptions import ProvisioningError
 from .models import EMAIL_STEP, PASSWORD_STEP, ProvisioningJob
 
@@ -159,6 +159,11 @@ def _available_local_part(local_part: str, domain: Domain) -> str:
     taken = Mailbox.objects.annotate(lowered=Lower("local_part"))
     if taken.filter(domain=domain, lowered=value).exists():
         raise ValidationError(f"L'adresse {value}@{domain.name} existe déjà.", code="taken")
+    aliases = Alias.objects.annotate(lowered=Lower("local_part"))
+    if aliases.filter(domain=domain, lowered=value).exists():
+        raise ValidationError(
+            f"L'adresse {value}@{domain.name} existe déjà (c'est un alias).", code="taken"
+        )
     return value
 
 
@@ -285,13 +290,15 @@ def _password_reset(mailbox: Mailbox, actor: Actor) -> ResetOutcome:
 
 def mailbox_disable(*, mailbox: Mailbox | str, actor: Actor) -> Mailbox:
     """Refuse logins at once in the mail table, then record it; raises ProvisioningError."""
-    with audited(Action.MAILBOX_DISABLE, actor=actor, target=_target(mailbox)):
+    with audited(Action.MAILBOX_DISABLE, actor=actor, target=_target(mailbox)) as act:
         mailbox = _resolve(mailbox)
         if mailbox.status == Status.DISABLED:
             raise ValidationError(f"L'adresse {mailbox.address} est déjà désactivée.")
         if mailserver.user_row(mailbox.address) is not None:
             mailserver.user_set_active(address=mailbox.address, active=False)
         _mailbox_move(mailbox, to=Status.DISABLED)
+        # The aliases still reaching it: their mail to it is refused from now on.
+        act.detail = selectors.still_reaching_note(mailbox.address) or ""
     logger.info("mailbox %s disabled", mailbox.address)
     return mailbox
 

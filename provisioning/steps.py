@@ -87,8 +87,12 @@ def _write_hash_then_text(job: ProvisioningJob) -> sms.SentSms | None:
     # A worker that lost its claim while hashing must not replace the newer attempt's hash.
     if not ProvisioningJob.objects.holds_claim(job, PASSWORD_STEP):
         return None
+    # A new row gets the quota (an existing one keeps it: provisioning.mailsync owns it).
     mailserver.user_set_password(
-        address=mailbox.address, password_hash=password_hash, name=mailbox.member.full_name
+        address=mailbox.address,
+        password_hash=password_hash,
+        name=mailbox.member.full_name,
+        quota=mailbox.effective_quota,
     )
     if not ProvisioningJob.objects.holds_claim(job, PASSWORD_STEP):
         return None

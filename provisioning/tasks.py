@@ -7,7 +7,7 @@ starts with a compare-and-set claim, so a redelivered message is a no-op.
 from celery import shared_task
 from django.conf import settings
 
-from . import steps
+from . import mailsync, steps
 from .dnshealth import watch as dns_watch
 from .exceptions import TransientError
 from .models import PASSWORD_STEP, Step
@@ -53,6 +53,18 @@ def enqueue_step(step: Step, job_id: int) -> None:
 @shared_task(name="provisioning.sweep", ignore_result=True)
 def sweep() -> None:
     steps.jobs_sweep()
+    mailsync.mail_table_sweep()
+
+
+# Aliases and quotas: the record is in the app database, these copy it to the mail table.
+@shared_task(name="provisioning.sync_alias", acks_late=True, **RETRIED)
+def sync_alias(alias_id: int) -> None:
+    mailsync.alias_sync(alias_id=alias_id)
+
+
+@shared_task(name="provisioning.sync_mailbox_quota", acks_late=True, **RETRIED)
+def sync_mailbox_quota(mailbox_id: int) -> None:
+    mailsync.mailbox_quota_sync(mailbox_id=mailbox_id)
 
 
 @shared_task(name="provisioning.redact_sms", acks_late=True, **RETRIED)

@@ -1,6 +1,6 @@
 """A real Dovecot and a real Postfix as plain processes on loopback ports, for end-to-end tests.
 
-    stack = MailStack(dovecot_sql_conf=SQL_CONF, postfix_maps=MAPS)
+    stack = MailStack(dovecot_sql_conf=SQL_CONF, postfix_maps=MAPS, dovecot_files=QUOTA_FILES)
     stack.start()
     try:
         stack.imap_login("pierre@octopus-soignies.be", password).logout()
@@ -47,6 +47,7 @@ START_TIMEOUT = 30  # seconds; both start in about a second, the margin is for a
 STOP_TIMEOUT = 15
 CLIENT_TIMEOUT = 10
 MAP_NAMES = ("virtual_mailbox_domains", "virtual_mailbox_maps", "virtual_alias_maps")
+DOVECOT_FILES = ("90-quota.conf", "dovecot-dict-sql.conf.ext")
 SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
 LOGS = ("dovecot.log", "postfix.log")
 PR_SET_CHILD_SUBREAPER = 36  # from linux/prctl.h
@@ -151,6 +152,8 @@ class MailStack:
         *,
         dovecot_sql_conf: str,
         postfix_maps: dict[str, str],
+        dovecot_files: dict[str, str] | None = None,
+        dovecot_dir: str = "/etc/dovecot",
         workdir: Path | None = None,
     ):
         maps = dict(postfix_maps)
@@ -161,6 +164,13 @@ class MailStack:
             raise ValueError(f"postfix_maps needs {', '.join(MAP_NAMES)} and type, nothing else")
         self.dovecot_sql_conf = dovecot_sql_conf
         self.postfix_maps = maps
+        # More Dovecot files (90-quota.conf, dovecot-dict-sql.conf.ext) as mailserver_config
+        # writes them for `dovecot_dir`: they go into the work folder, which they name instead.
+        unknown = set(dovecot_files or {}) - set(DOVECOT_FILES)
+        if unknown:
+            raise ValueError(f"dovecot_files takes {', '.join(DOVECOT_FILES)}, not {unknown}")
+        self.dovecot_files = dict(dovecot_files or {})
+        self.dovecot_dir = dovecot_dir.rstrip("/") + "/"
         # A folder of our own is removed by stop(); pass one to keep the logs. Its parents
         # must let the dovecot and postfix users through (pytest's tmp_path does not: 0700).
         self.own_workdir = workdir is None
@@ -335,6 +345,9 @@ class MailStack:
             "mail_gid": mail_user.pw_gid,
         }
         self._write("dovecot-sql.conf.ext", self.dovecot_sql_conf)
+        for name in DOVECOT_FILES:  # an empty 90-quota.conf: no quota plugin
+            text = self.dovecot_files.get(name, "")
+            self._write(name, text.replace(self.dovecot_dir, f"{self.workdir}/"))
         self._write("dovecot.conf", DOVECOT_CONF.substitute(values))
         self._write("postfix/main.cf", POSTFIX_MAIN_CF.substitute(values))
         self._write("postfix/master.cf", POSTFIX_MASTER_CF.substitute(values))

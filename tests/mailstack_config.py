@@ -79,6 +79,9 @@ service auth {
     mode = 0666
   }
 }
+
+# The quota plugin and its dict, as `mailserver_config` prints them (empty without quotas).
+!include $work/90-quota.conf
 """)
 
 POSTFIX_MAIN_CF = Template("""\

@@ -12,7 +12,7 @@ from .services import require_mariadb
 
 # engine label → the test database alias that holds it
 ENGINES = {"main": mailserver.ALIAS, "mariadb": "mailserver_mariadb"}
-ISPMAIL_TABLES = ("virtual_aliases", "virtual_users", "virtual_domains")
+ISPMAIL_TABLES = ("quota2", "virtual_aliases", "virtual_users", "virtual_domains")
 
 
 def drop_ispmail_tables(connection) -> None:

@@ -3,6 +3,8 @@
 The matrix: the main mail database (PostgreSQL in CI) and MariaDB, × the ISPmail and
 PostfixAdmin tables, × each hash scheme Dovecot here supports. A mailbox is created through
 the services, the worker's step runs, and the password is taken from the SMS outbox.
+Aliases and quotas go through the commands (`createalias`, `setquota`), as an operator
+types them; Postfix delivers to Dovecot over LMTP, with the quota plugin and its dict.
 """
 
 import imaplib
@@ -18,11 +20,29 @@ from django.core.management import call_command
 from django.db import connections
 from django.test import TransactionTestCase, override_settings
 
-from provisioning import mailserver, services
+from accounts.models import Mailbox
+from provisioning import aliases, mailserver, services, tasks
 from provisioning.sms import locmem
 
-from .base import TEST_ACTOR, create_pierre, deliver, sms_passwords, the_domain
-from .mailstack import MAP_NAMES, REQUIRED_BINARIES, MailStack, binary, insecure_tls, processes
+from .base import (
+    DOMAIN,
+    TEST_ACTOR,
+    create_pierre,
+    deliver,
+    login_with_otp,
+    make_verified_admin,
+    sms_passwords,
+    the_domain,
+)
+from .mailstack import (
+    DOVECOT_FILES,
+    MAP_NAMES,
+    REQUIRED_BINARIES,
+    MailStack,
+    binary,
+    insecure_tls,
+    processes,
+)
 from .mailtables import mail_database
 from .services import require_binary, require_root, unavailable
 
@@ -31,6 +51,8 @@ MYSQL_PARTS = {
     "/usr/lib/dovecot/modules/auth/libdriver_mysql.so": "dovecot-mysql",
     "/usr/lib/postfix/postfix-mysql.so": "postfix-mysql",
 }
+MB = 1024**2
+BOUNCE_SUBJECT = "Undelivered Mail Returned to Sender"
 
 
 def dovecot_schemes() -> set[str]:
@@ -64,11 +86,15 @@ class MailServerContract:
     def configuration(cls) -> dict:
         """The files `manage.py mailserver_config` writes, as the stack's configuration."""
         folder = Path(cls.enterClassContext(tempfile.TemporaryDirectory()))
-        call_command("mailserver_config", output_dir=str(folder), stdout=io.StringIO())
+        # The mailboxes belong to the `dovecot` user here (tests/mailstack_config.py).
+        call_command(
+            "mailserver_config", output_dir=str(folder), mail_user="dovecot", stdout=io.StringIO()
+        )
         maps = {name: (folder / f"{name}.cf").read_text() for name in MAP_NAMES}
         driver = "mysql" if connections[mailserver.ALIAS].vendor == "mysql" else "pgsql"
         return {
             "dovecot_sql_conf": (folder / "dovecot-sql.conf.ext").read_text(),
+            "dovecot_files": {name: (folder / name).read_text() for name in DOVECOT_FILES},
             "postfix_maps": {"type": driver, **maps},
         }
 
@@ -77,10 +103,12 @@ class MailServerContract:
         locmem.outbox.clear()
         self.domain = the_domain()
 
-    def create(self, scheme: str = "SHA512-CRYPT"):
-        local_part = f"pierre.{uuid.uuid4().hex[:8]}"
+    def create(self, scheme: str = "SHA512-CRYPT", local_part: str = ""):
+        local_part = local_part or f"pierre.{uuid.uuid4().hex[:8]}"
         with override_settings(MAILSERVER_PASSWORD_SCHEME=scheme):
-            job = deliver(create_pierre(local_part=local_part))
+            job = deliver(
+                create_pierre(local_part=local_part, personal_email=f"{local_part}@x.org")
+            )
         self.assertEqual(job.state, "done", job.last_error)
         return job.mailbox, sms_passwords()[-1]
 
@@ -139,6 +167,70 @@ class MailServerContract:
         self.assertNotEqual(old, new)
         self.assert_refused(mailbox.address, old)
         self.assert_logs_in(mailbox.address, new)
+
+    def send(self, sender: str, password: str, to: str, subject: str, size: int = 0) -> None:
+        """One message over SMTPS, logged in as `sender`; `size` bytes of text (about)."""
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = sender, to, subject
+        line = "Octopus-Soignies, message de test pour les quotas.\n"
+        message.set_content(line * max(1, size // len(line)))
+        smtp = self.stack.smtp_login(sender, password)
+        try:
+            smtp.send_message(message)
+        finally:
+            smtp.quit()
+
+    def assert_arrives(self, address: str, password: str, subject: str) -> None:
+        arrived = self.stack.wait_for_message(address, password, subject)
+        self.assertTrue(arrived, f"{subject!r} not in {address}'s INBOX\n{self.stack.logs()}")
+
+    def test_it_delivers_an_alias_to_each_member_until_it_is_disabled(self):
+        # As in the README: createalias bureau@… pierre@… marie@…, then a mail to bureau@.
+        pierre, pierre_password = self.create(local_part="pierre")
+        marie, marie_password = self.create(local_part="marie")
+        bureau = f"bureau@{DOMAIN}"
+        call_command("createalias", bureau, pierre.address, marie.address, stdout=io.StringIO())
+        subject = f"Reunion du bureau ({self.engine}, {self.schema})"
+        self.send(pierre.address, pierre_password, bureau, subject)
+        self.assert_arrives(pierre.address, pierre_password, subject)
+        self.assert_arrives(marie.address, marie_password, subject)
+
+        alias = aliases.alias_set_active(alias=bureau, active=False, actor=TEST_ACTOR).alias
+        tasks.sync_alias(alias.pk)  # the worker's task, called by hand
+        with self.assertRaises(smtplib.SMTPRecipientsRefused) as refused:
+            self.send(pierre.address, pierre_password, bureau, "Alias desactive")
+        [(code, _text)] = refused.exception.recipients.values()
+        self.assertEqual(code, 550)  # unknown now: the sender is told at once
+
+    def test_it_refuses_a_message_over_the_quota_and_counts_the_usage(self):
+        sender, sender_password = self.create()
+        member, member_password = self.create()
+        out = io.StringIO()
+        call_command("setquota", member.address, "1M", stdout=out)
+        self.assertIn("1 Mo", out.getvalue())
+        self.send(sender.address, sender_password, member.address, "Trop gros", size=2 * MB)
+        self.assert_arrives(sender.address, sender_password, BOUNCE_SUBJECT)
+        self.send(sender.address, sender_password, member.address, "Petit message")
+        self.assert_arrives(member.address, member_password, "Petit message")
+        imap = self.stack.imap_login(member.address, member_password)
+        try:
+            imap.select("INBOX", readonly=True)
+            _status, [found] = imap.search(None, "SUBJECT", '"Trop gros"')
+        finally:
+            imap.logout()
+        self.assertEqual(found.split(), [])
+        self.assert_usage_shown(member)
+
+    def assert_usage_shown(self, member: Mailbox) -> None:
+        """Dovecot's quota dict wrote the usage to quota2; the admin page shows it."""
+        usage = mailserver.quota_usage([member.address]).get(member.address)
+        self.assertIsNotNone(usage, self.stack.logs())
+        self.assertEqual((usage["quota"], usage["messages"]), (MB, 1))
+        self.assertTrue(0 < usage["bytes"] < 10_000, usage)
+        user, static, tokens = make_verified_admin()
+        login_with_otp(self.client, user, static, tokens[0])
+        page = self.client.get(f"/admin/accounts/mailbox/{member.pk}/change/")
+        self.assertContains(page, f"{usage['bytes']} octets sur 1 Mo")
 
     def test_it_refuses_a_disabled_mailbox_until_it_is_enabled(self):
         mailbox, password = self.create()

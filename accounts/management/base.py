@@ -1,4 +1,5 @@
-"""What the mailbox commands share: reading an address, waiting for a job, reporting it."""
+"""What the mailbox commands share: reading an address, waiting for a job, reporting it;
+and for aliases and quotas, writing the mail table at once (the worker's step, run here)."""
 
 import time
 
@@ -6,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.services import Actor
-from provisioning.exceptions import ProvisioningError
+from provisioning.exceptions import ProvisioningError, TransientError
 from provisioning.models import EmailStatus, JobState, ProvisioningJob
 
 SETTLED_EMAIL = {EmailStatus.DONE, EmailStatus.FAILED, EmailStatus.WAITING}
@@ -45,6 +46,28 @@ class MailboxCommand(BaseCommand):
     def run(self, **options):
         raise NotImplementedError
 
+    def write_now(self, sync, *, no_wait: bool, why=lambda: "", **ids) -> None:
+        """Run the worker's step here, so that the command ends once the mail table has the
+        change; the worker's own bell finds it done. Exit 2 when it is left to the retries;
+        `why()` says what stopped it."""
+        if no_wait:
+            self.stdout.write("Enregistré ; le worker l'écrit dans la table du serveur mail.")
+            return
+        try:
+            written = sync(**ids)
+        except TransientError as exc:
+            raise CommandError(
+                f"Enregistré, mais pas encore écrit dans la table du serveur mail : {exc.message}",
+                returncode=2,
+            ) from None
+        if not written:
+            reason = why() or "voir les journaux du worker"
+            raise CommandError(
+                f"Enregistré, mais pas encore écrit dans la table du serveur mail ({reason}) ; "
+                "nouvel essai automatique.",
+                returncode=2,
+            )
+
     def report(self, job: ProvisioningJob, *, no_wait: bool, timeout: float, **_options) -> None:
         if no_wait:
             self.stdout.write(f"Envoi n°{job.pk} en file d'attente pour {job.mailbox}.")
@@ -70,6 +93,8 @@ class MailboxCommand(BaseCommand):
 
 # How each service field is named on the command line.
 FIELD_NAMES = {
+    "source": "SOURCE",
+    "destinations": "DEST",
     "local_part": "adresse",
     "full_name": "--name",
     "phone": "--phone",

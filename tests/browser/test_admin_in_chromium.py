@@ -12,12 +12,16 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.staticfiles.testing import StaticLiveServerTestCase
+from django.db import connections
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import Alias, Mailbox
+from audit.services import Actor
+from provisioning import aliases, quotas
 from provisioning.models import ProvisioningJob
 
-from ..base import ADMIN_PASSWORD, the_domain, totp_token
+from ..base import ADMIN_PASSWORD, create_pierre, the_domain, totp_token
 from ..celeryworker import broker, worker_thread
 from ..fakes.twilio_api import FakeTwilio
 from ..services import require_binary, require_redis, unavailable
@@ -108,7 +112,9 @@ class FirstLoginTests(BrowserTestCase):
         self.assertIn("Administration des adresses mail", self.page.content())
 
 
-class AdministratorDayTests(BrowserTestCase):
+class LoggedInTestCase(BrowserTestCase):
+    """Claire, logged in with her password and her phone's code."""
+
     def setUp(self):
         super().setUp()
         user = get_user_model().objects.create_superuser(
@@ -123,6 +129,8 @@ class AdministratorDayTests(BrowserTestCase):
         self.page.click("#login-form input[type=submit]")
         self.page.wait_for_selector("#site-name")
 
+
+class AdministratorDayTests(LoggedInTestCase):
     def create_pierre(self) -> ProvisioningJob:
         self.page.goto(self.url("/admin/accounts/mailbox/add/"))
         self.page.fill("#id_full_name", "Pierre Dupont")
@@ -187,3 +195,79 @@ class AdministratorDayTests(BrowserTestCase):
             self.assertIn(act, table)
         self.assertGreaterEqual(len(re.findall("pierre.dupont@octopus-soignies.be", table)), 4)
         self.shot("09-audit-trail")
+
+
+class AliasesAndQuotasTests(LoggedInTestCase):
+    """« Alias et listes », and the space each mailbox uses (screenshots for the guide)."""
+
+    def setUp(self):
+        super().setUp()
+        self.mailboxes = []
+        for local_part, name in (("pierre", "Pierre Dupont"), ("marie", "Marie Martin")):
+            job = create_pierre(local_part=local_part, full_name=name,
+                                personal_email=f"{local_part}@example.org")  # fmt: skip
+            self.mailboxes.append(job.mailbox)
+        for mailbox in self.mailboxes:  # the real worker sends their passwords
+            self.wait_until(lambda m=mailbox: Mailbox.objects.get(pk=m.pk).status == "active")
+
+    def wait_until(self, condition) -> None:
+        for _attempt in range(int(WAIT / 100)):
+            if condition():
+                return
+            self.page.wait_for_timeout(100)
+        self.fail("the worker did not finish in time")
+
+    def test_it_creates_an_alias_that_the_worker_writes(self):
+        self.page.goto(self.url("/admin/accounts/alias/add/"))
+        self.page.fill("#id_local_part", "bureau")
+        self.page.select_option("#id_domain", label="octopus-soignies.be")
+        self.page.fill("#id_destinations", "pierre@octopus-soignies.be\npaul@octopus-soignies.be")
+        self.page.click("input[name=_save]")
+        self.page.wait_for_selector(".errorlist")
+        self.assertIn("n'existe pas", self.page.inner_text(".field-destinations .errorlist"))
+        self.shot("10-alias-french-error")
+        self.page.fill(
+            "#id_destinations",
+            "pierre@octopus-soignies.be\nmarie@octopus-soignies.be\ntresorier@example.org",
+        )
+        self.page.click("input[name=_save]")
+        self.page.wait_for_selector(".messagelist .warning")
+        self.assertIn("SRS", self.page.inner_text(".messagelist"))
+        self.wait_until(lambda: Alias.objects.get(local_part="bureau").synced)
+        self.page.goto(self.url("/admin/accounts/alias/"))
+        self.page.wait_for_selector("#result_list :text('à jour')")
+        self.shot("11-alias-list")
+
+    def test_it_shows_the_space_used_and_the_aliases_reaching_a_mailbox(self):
+        pierre, marie = self.mailboxes
+        actor = Actor(label="tests")
+        for mailbox in self.mailboxes:
+            quotas.mailbox_set_quota(mailbox=mailbox, quota=2 * 1024**3, actor=actor)
+        self.use(pierre, 412 * 1024**2)
+        self.use(marie, 1900 * 1024**2)
+        aliases.alias_save(source="bureau@octopus-soignies.be",
+                           destinations=[pierre.address, marie.address], actor=actor)  # fmt: skip
+        self.page.goto(self.url("/admin/accounts/mailbox/"))
+        self.page.wait_for_selector("#result_list :text('412 Mo sur 2 Go')")
+        self.shot("12-mailbox-list-quota")
+        self.page.goto(self.url("/admin/accounts/mailbox/?espace=presque_plein"))
+        self.page.wait_for_selector("#result_list :text('1,9 Go sur 2 Go')")
+        self.assertNotIn(pierre.address, self.page.inner_text("#result_list"))
+        self.page.goto(self.url(f"/admin/accounts/mailbox/{pierre.pk}/change/"))
+        self.page.wait_for_selector(".field-aliases_display :text('bureau@octopus-soignies.be')")
+        self.shot("13-mailbox-quota-and-aliases")
+
+    def use(self, mailbox: Mailbox, size: int) -> None:
+        """What Dovecot's quota dict writes once it counted the mailbox."""
+        with connections["mailserver"].cursor() as cursor:
+            cursor.execute("DELETE FROM quota2 WHERE username = %s", [mailbox.address])
+            cursor.execute(
+                "INSERT INTO quota2 (username, bytes, messages) VALUES (%s, %s, 10)",
+                [mailbox.address, size],
+            )
+        self.addCleanup(self.forget_usage, mailbox.address)
+
+    @staticmethod
+    def forget_usage(address: str) -> None:
+        with connections["mailserver"].cursor() as cursor:
+            cursor.execute("DELETE FROM quota2 WHERE username = %s", [address])

@@ -54,8 +54,14 @@ _TABLES = (
         modified {ts} NOT NULL DEFAULT '2000-01-01 00:00:00',
         active {bool} NOT NULL DEFAULT {true}
     ){engine}""",
+    # Dovecot's quota dict table, as PostfixAdmin's setup creates it for Dovecot to write.
+    """CREATE TABLE quota2 (
+        username VARCHAR(255) NOT NULL PRIMARY KEY,
+        bytes BIGINT NOT NULL DEFAULT 0,
+        messages INTEGER NOT NULL DEFAULT 0
+    ){engine}""",
 )
-TABLES = ("alias", "mailbox", "domain")
+TABLES = ("quota2", "alias", "mailbox", "domain")
 
 
 def drop_tables(connection) -> None:

@@ -55,14 +55,45 @@ class MailserverConfigTests(TransactionTestCase):
         self.assertIn("SELECT maildir FROM mailbox WHERE username = '%s' AND active = TRUE", text)
         self.assertIn("SELECT goto FROM alias WHERE address = '%s' AND active = TRUE", text)
 
+    def test_it_serves_each_users_quota_rule_to_dovecot(self):
+        text = run()
+        self.assertIn(
+            "user_query = SELECT email AS user, CONCAT('*:bytes=', quota) AS quota_rule "
+            "FROM virtual_users WHERE email = '%u' AND active = TRUE",
+            text,
+        )
+        with mail_database("mariadb", "postfixadmin"):
+            self.assertIn("CONCAT('*:bytes=', quota) AS quota_rule FROM mailbox", run())
+
+    def test_it_prints_the_quota_plugin_and_the_dict_that_writes_quota2(self):
+        text = run("--mail-user", "vmail", "--dovecot-dir", "/etc/dovecot/")
+        for expected in (
+            "mail_plugins = $mail_plugins quota\n",
+            "protocol lmtp {\n  mail_plugins = $mail_plugins quota\n}",
+            "mail_plugins = $mail_plugins quota imap_quota",
+            "quota = dict:User quota::proxy::quota",
+            "quota = pgsql:/etc/dovecot/dovecot-dict-sql.conf.ext",
+            "    user = vmail\n    group = vmail",
+            "pattern = priv/quota/storage\n  table = quota2\n  username_field = username\n"
+            "  value_field = bytes",
+            "pattern = priv/quota/messages\n  table = quota2\n  username_field = username\n"
+            "  value_field = messages",
+        ):
+            self.assertIn(expected, text)
+
+    def test_it_leaves_quotas_out_of_the_dovecot_2_4_syntax(self):
+        text = run("--dovecot", "2.4")
+        self.assertNotIn("quota_rule", text)
+        self.assertIn("Quotas are not configured for 2.4", text)
+
     def test_it_writes_one_private_file_each(self):
         folder = Path(self.enterContext(tempfile.TemporaryDirectory()))
         run("--output-dir", str(folder))
         names = sorted(path.name for path in folder.iterdir())
         self.assertEqual(
             names,
-            ["dovecot-sql.conf.ext", "virtual_alias_maps.cf", "virtual_mailbox_domains.cf",
-             "virtual_mailbox_maps.cf"],
+            ["90-quota.conf", "dovecot-dict-sql.conf.ext", "dovecot-sql.conf.ext",
+             "virtual_alias_maps.cf", "virtual_mailbox_domains.cf", "virtual_mailbox_maps.cf"],
         )  # fmt: skip
         self.assertEqual(os.stat(folder / "dovecot-sql.conf.ext").st_mode & 0o777, 0o640)
 

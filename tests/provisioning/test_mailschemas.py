@@ -4,14 +4,19 @@ on the main mail database (PostgreSQL in CI) and on MariaDB."""
 from django.core.checks import run_checks
 from django.test import TransactionTestCase
 
-from provisioning import mailserver, passwords
+from provisioning import aliases, mailschemas, mailserver, passwords, tasks
 from provisioning.exceptions import PermanentError, TransientError
 
-from ..base import create_pierre, deliver, sms_passwords, the_domain
+from ..base import DOMAIN, TEST_ACTOR, create_pierre, deliver, sms_passwords, the_domain
 from ..fakes import postfixadmin
 from ..mailtables import mail_database
 
 ADDRESS = "pierre@octopus-soignies.be"
+MARIE = f"marie@{DOMAIN}"
+BUREAU = f"bureau@{DOMAIN}"
+OUTSIDE = "tresorier@example.org"
+MB = 1024**2
+GB = 1024**3
 
 
 class MailTableContract:
@@ -24,10 +29,10 @@ class MailTableContract:
         self.connection = self.enterContext(mail_database(self.engine, self.schema))
         the_domain()
 
-    def fetch(self, sql, params=()):
+    def fetch(self, sql, params=(), commit=False):
         with self.connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return [tuple(row) for row in cursor.fetchall()]
+            return [] if commit else [tuple(row) for row in cursor.fetchall()]
 
     def test_it_inserts_then_replaces_the_hash(self):
         first = passwords.hash_password("k7dmx-3qp9w-teh4n-c2rfa")
@@ -100,8 +105,115 @@ class MailTableContract:
         ids = {m.id for m in run_checks(databases=["mailserver"])}
         self.assertNotIn("provisioning.E007", ids)
 
+    # --- aliases ---
+
+    def test_it_writes_an_alias_then_replaces_its_destinations(self):
+        mailserver.alias_set(source=BUREAU, destinations=[ADDRESS, MARIE], active=True)
+        self.assertEqual(
+            mailserver.alias_row(BUREAU), {"destinations": [ADDRESS, MARIE], "active": True}
+        )
+        mailserver.alias_set(source=BUREAU, destinations=[MARIE, OUTSIDE], active=True)
+        self.assertEqual(mailserver.alias_row(BUREAU)["destinations"], [MARIE, OUTSIDE])
+        self.assertIsNone(mailserver.alias_row(f"info@{DOMAIN}"))
+
+    def test_it_stops_a_disabled_alias_from_delivering(self):
+        mailserver.alias_set(source=BUREAU, destinations=[ADDRESS], active=True)
+        mailserver.alias_set(source=BUREAU, destinations=[ADDRESS], active=False)
+        self.assertEqual(self.delivered_to(BUREAU), [])
+        mailserver.alias_set(source=BUREAU, destinations=[ADDRESS], active=True)
+        self.assertEqual(self.delivered_to(BUREAU), [ADDRESS])
+
+    def test_it_deletes_an_alias_and_nothing_else(self):
+        mailserver.user_set_password(address=ADDRESS, password_hash="{SHA512-CRYPT}$6$x$y")
+        mailserver.alias_set(source=BUREAU, destinations=[ADDRESS], active=True)
+        mailserver.alias_delete(source=BUREAU)
+        mailserver.alias_delete(source=BUREAU)  # already gone: no error
+        self.assertIsNone(mailserver.alias_row(BUREAU))
+        self.assertTrue(mailserver.user_row(ADDRESS)["active"])
+
+    def test_it_refuses_to_write_an_alias_over_a_mailbox(self):
+        mailserver.user_set_password(address=ADDRESS, password_hash="{SHA512-CRYPT}$6$x$y")
+        for write in (
+            lambda: mailserver.alias_set(source=ADDRESS, destinations=[MARIE], active=True),
+            lambda: mailserver.alias_delete(source=ADDRESS),
+        ):
+            with self.assertRaisesMessage(PermanentError, "est une boîte aux lettres"):
+                write()
+        self.assertEqual(self.delivered_to(ADDRESS), self.own_delivery)
+
+    def test_it_writes_nothing_of_an_alias_while_the_database_is_read_only(self):
+        mailserver.alias_set(source=BUREAU, destinations=[ADDRESS], active=True)
+        self.read_only(True)
+        self.addCleanup(self.read_only, False)
+        with self.assertRaisesMessage(TransientError, "nouvel essai automatique"):
+            mailserver.alias_set(source=BUREAU, destinations=[MARIE, OUTSIDE], active=True)
+        with self.assertRaises(TransientError):
+            mailserver.alias_delete(source=BUREAU)
+        self.read_only(False)
+        self.assertEqual(mailserver.alias_row(BUREAU)["destinations"], [ADDRESS])
+
+    def test_it_retries_an_alias_while_the_database_is_read_only(self):
+        create_pierre()
+        alias = aliases.alias_save(source=BUREAU, destinations=[ADDRESS], actor=TEST_ACTOR).alias
+        self.read_only(True)
+        self.addCleanup(self.read_only, False)
+        with self.assertRaises(TransientError):
+            tasks.sync_alias(alias.pk)
+        alias.refresh_from_db()
+        self.assertEqual((alias.synced, "refuse les écritures" in alias.sync_error), (False, True))
+        self.read_only(False)
+        tasks.sync_alias(alias.pk)
+        self.assertEqual(mailserver.alias_row(BUREAU)["destinations"], [ADDRESS])
+
+    def delivered_to(self, source: str) -> list[str]:
+        """What Postfix's virtual_alias_maps query (as mailserver_config prints it) returns."""
+        query = self.schema_of().postfix_maps["virtual_alias_maps"].replace("'%s'", "%s")
+        rows = self.fetch(query, [source])
+        return [part for (goto,) in rows for part in goto.split(",")]
+
+    def schema_of(self):
+        return mailschemas.SCHEMAS[self.schema]
+
+    # --- quotas ---
+
+    def test_it_inserts_a_user_with_its_quota_and_keeps_it_with_a_new_hash(self):
+        mailserver.user_set_password(address=ADDRESS, password_hash="{X}a", quota=2 * GB)
+        mailserver.user_set_password(address=ADDRESS, password_hash="{X}b", quota=0)
+        self.assertEqual(mailserver.user_row(ADDRESS)["quota"], 2 * GB)
+
+    def test_it_sets_a_quota_and_reads_the_usage_dovecot_wrote(self):
+        self.assertFalse(mailserver.user_set_quota(address=ADDRESS, quota=MB))  # no row yet
+        mailserver.user_set_password(address=ADDRESS, password_hash="{X}a")
+        self.assertTrue(mailserver.user_set_quota(address=ADDRESS, quota=MB))
+        self.assertEqual(mailserver.user_row(ADDRESS)["quota"], MB)
+        self.assertEqual(mailserver.quota_usage([ADDRESS]), {})
+        self.fetch("INSERT INTO quota2 (username, bytes, messages) VALUES (%s, %s, %s)",
+                   [ADDRESS, 950 * 1024, 3], commit=True)  # fmt: skip
+        self.assertEqual(
+            mailserver.quota_usage([ADDRESS, MARIE]),
+            {ADDRESS: {"bytes": 950 * 1024, "messages": 3, "quota": MB}},
+        )
+        self.assertEqual(mailserver.users_nearly_full(percent=90), [ADDRESS])
+        self.assertEqual(mailserver.users_nearly_full(percent=95), [])
+
+    def test_it_serves_dovecot_the_quota_rule(self):
+        mailserver.user_set_password(address=ADDRESS, password_hash="{X}a", quota=MB)
+        query = self.schema_of().dovecot_user_query.format(user=ADDRESS)
+        self.assertEqual(self.fetch(query), [(ADDRESS, f"*:bytes={MB}")])
+
 
 class IspmailContract(MailTableContract):
+    own_delivery: list[str] = []  # a mailbox has no alias row of its own
+
+    def test_it_keeps_one_row_per_destination(self):
+        mailserver.alias_set(source=BUREAU, destinations=[ADDRESS, MARIE], active=True)
+        rows = self.fetch(
+            "SELECT a.destination, d.name FROM virtual_aliases a "
+            "JOIN virtual_domains d ON d.id = a.domain_id WHERE a.source = %s ORDER BY a.id",
+            [BUREAU],
+        )
+        self.assertEqual(rows, [(ADDRESS, DOMAIN), (MARIE, DOMAIN)])
+
     def test_it_reports_a_missing_column_at_start_up(self):
         with self.connection.cursor() as cursor:
             cursor.execute("ALTER TABLE virtual_users DROP COLUMN active")
@@ -112,6 +224,20 @@ class IspmailContract(MailTableContract):
 
 class PostfixadminContract(MailTableContract):
     schema = "postfixadmin"
+    own_delivery = [ADDRESS]  # PostfixAdmin's alias of the mailbox to itself
+
+    def test_it_writes_the_alias_row_postfixadmin_displays(self):
+        mailserver.alias_set(source=BUREAU, destinations=[ADDRESS, OUTSIDE], active=False)
+        [(goto, domain, active, created)] = self.fetch(
+            "SELECT goto, domain, active, created FROM alias WHERE address = %s", [BUREAU]
+        )
+        self.assertEqual((goto, domain, bool(active)), (f"{ADDRESS},{OUTSIDE}", DOMAIN, False))
+        self.assertGreater(created.year, 2000)
+
+    def test_it_never_writes_an_alias_on_a_domain_postfixadmin_lacks(self):
+        with self.assertRaisesMessage(PermanentError, "exemple.be est absent"):
+            mailserver.alias_set(source="info@exemple.be", destinations=[ADDRESS], active=True)
+        self.assertEqual(self.fetch("SELECT COUNT(*) FROM alias"), [(0,)])
 
     def test_it_writes_the_rows_postfixadmin_displays(self):
         mailserver.user_set_password(

@@ -29,7 +29,8 @@ class UserSetPasswordTests(OctopusTestCase):
     def test_it_inserts_an_active_row_with_the_hash(self):
         mailserver.user_set_password(address=ADDRESS, password_hash=HASH_A)
         self.assertEqual(
-            mailserver.user_row(ADDRESS), {"email": ADDRESS, "password": HASH_A, "active": True}
+            mailserver.user_row(ADDRESS),
+            {"email": ADDRESS, "password": HASH_A, "active": True, "quota": 0},
         )
 
     def test_it_updates_the_same_row_with_a_new_hash(self):
@@ -65,7 +66,8 @@ class UserSetPasswordTests(OctopusTestCase):
         mailserver.user_set_active(address=ADDRESS, active=False)
         mailserver.user_set_password(address=ADDRESS, password_hash=HASH_B)
         self.assertEqual(
-            mailserver.user_row(ADDRESS), {"email": ADDRESS, "password": HASH_B, "active": False}
+            mailserver.user_row(ADDRESS),
+            {"email": ADDRESS, "password": HASH_B, "active": False, "quota": 0},
         )
 
     def test_it_stores_a_hash_that_verifies(self):

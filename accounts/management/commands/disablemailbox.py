@@ -1,6 +1,6 @@
 """disablemailbox ADDRESS"""
 
-from provisioning import services
+from provisioning import selectors, services
 
 from ..base import MailboxCommand
 
@@ -11,3 +11,6 @@ class Command(MailboxCommand):
     def run(self, *, address, **options):
         mailbox = services.mailbox_disable(mailbox=address, actor=self.actor)
         self.stdout.write(self.style.SUCCESS(f"{mailbox.address} est désactivée."))
+        note = selectors.still_reaching_note(mailbox.address)
+        if note:
+            self.stderr.write(note)

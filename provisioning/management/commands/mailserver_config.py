@@ -10,8 +10,10 @@ from provisioning import mailconfig
 
 class Command(BaseCommand):
     help = (
-        "Print the Dovecot dovecot-sql.conf.ext and the Postfix pgsql:/mysql: map files that "
-        "match MAILSERVER_SCHEMA, MAILSERVER_DATABASE_URL and MAILSERVER_PASSWORD_SCHEME."
+        "Print the Dovecot dovecot-sql.conf.ext (with each user's quota_rule), the quota "
+        "plugin's 90-quota.conf and dovecot-dict-sql.conf.ext (usage in quota2), and the "
+        "Postfix pgsql:/mysql: map files that match MAILSERVER_SCHEMA, MAILSERVER_DATABASE_URL "
+        "and MAILSERVER_PASSWORD_SCHEME."
     )
 
     def add_arguments(self, parser):
@@ -19,13 +21,25 @@ class Command(BaseCommand):
         parser.add_argument("--output-dir", help="write one file each instead of printing")
         parser.add_argument("--db-user", help="the read-only role Dovecot and Postfix use")
         parser.add_argument("--db-password", help="that role's password")
+        parser.add_argument(
+            "--dovecot-dir",
+            default="/etc/dovecot",
+            help="where dovecot-dict-sql.conf.ext will be, as 90-quota.conf names it",
+        )
+        parser.add_argument(
+            "--mail-user", default="vmail", help="the user that owns the mailboxes (mail_uid)"
+        )
 
-    def handle(self, *, dovecot, output_dir, db_user, db_password, **options):
+    def handle(
+        self, *, dovecot, output_dir, db_user, db_password, dovecot_dir, mail_user, **options
+    ):
         try:
             db = mailconfig.mail_database(user=db_user, password=db_password)
         except mailconfig.UnsupportedDatabase as exc:
             raise CommandError(str(exc)) from None
-        files = mailconfig.all_files(db, dovecot_version=dovecot)
+        files = mailconfig.all_files(
+            db, dovecot_version=dovecot, dovecot_dir=dovecot_dir, mail_user=mail_user
+        )
         if not output_dir:
             for name, text in files.items():
                 self.stdout.write(f"# ===== {name} =====\n{text}")

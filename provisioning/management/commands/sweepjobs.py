@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from provisioning import steps
+from provisioning import mailsync, steps
 
 
 class Command(BaseCommand):
@@ -12,4 +12,9 @@ class Command(BaseCommand):
         rung = steps.jobs_sweep()
         self.stdout.write(
             f"Envois relancés : {rung['password']} mot(s) de passe, {rung['email']} email(s)."
+        )
+        pending = mailsync.mail_table_sweep()
+        self.stdout.write(
+            f"Écritures relancées dans la table du serveur mail : {pending['aliases']} alias, "
+            f"{pending['quotas']} quota(s)."
         )

@@ -1,92 +1,43 @@
-"""Admin for domains, members and mailboxes: actions call services and report in French."""
+"""The mailboxes' pages: creation, SMS follow-up, actions, quota and the aliases that reach it."""
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import models
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from audit.services import Actor
-from provisioning import selectors, services
+from provisioning import quotas, selectors, services
 from provisioning.exceptions import ProvisioningError
-from provisioning.models import ProvisioningJob
 
-from .admin_dns import DnsHealthAdminMixin
-from .admin_members import MemberAdmin  # noqa: F401 - registers the members' page
-from .forms import MailboxCreationForm
-from .models import Domain, Mailbox
+from ..forms import MailboxChangeForm, MailboxCreationForm
+from ..models import Domain, Mailbox
+from .jobs import JobInline, LastJobFilter
+from .quota import NearlyFullFilter, attach_usage, usage_html
 
 TONES = {"ok": "#1a7f37", "waiting": "#9a6700", "error": "#cf222e"}
-
-
-@admin.register(Domain)
-class DomainAdmin(DnsHealthAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "imap_host", "smtp_host", "webmail_url", "cloud_url", "dns_health_link"]
-    readonly_fields = ["dns_health_link"]
-    # A link typed without its scheme is https (Django 6's default, without the warning).
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    fieldsets = [
-        (None, {"fields": ["name", "contact_email"]}),
-        (_("Réception (IMAP)"), {"fields": ["imap_host", "imap_port", "imap_security"]}),
-        (_("Envoi (SMTP)"), {"fields": ["smtp_host", "smtp_port", "smtp_security"]}),
-        (_("Liens"), {"fields": ["webmail_url", "cloud_url"]}),
-        (_("DNS"), {"fields": ["mx_host", "dkim_selector", "dns_health_link"]}),
-    ]
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class JobInline(admin.TabularInline):
-    model = ProvisioningJob
-    verbose_name_plural = _("Historique des envois")
-    fields = [
-        "created_at", "kind", "state", "attempts", "sms_status_label", "sms_sent_at",
-        "email_status", "last_error", "requested_by",
-    ]  # fmt: skip
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("requested_by")
-
-
-class LastJobFilter(admin.SimpleListFilter):
-    """Who never received their SMS, whose SMS failed: the questions asked of this list."""
-
-    title = _("dernier SMS")
-    parameter_name = "sms"
-    CHOICES = selectors.LAST_SMS
-
-    def lookups(self, request, model_admin):
-        return [(key, label) for key, (label, _condition) in self.CHOICES.items()]
-
-    def queryset(self, request, queryset):
-        if self.value() in self.CHOICES:
-            return queryset.filter(self.CHOICES[self.value()][1])
-        return queryset
 
 
 @admin.register(Mailbox)
 class MailboxAdmin(admin.ModelAdmin):
     add_form = MailboxCreationForm
-    list_display = ["address_display", "member_name", "status_display", "last_job_display"]
+    form = MailboxChangeForm
+    list_display = [
+        "address_display", "member_name", "status_display", "last_job_display", "usage_display",
+    ]  # fmt: skip
     list_select_related = ["domain", "member"]
-    list_filter = ["status", LastJobFilter, "domain"]
+    list_filter = ["status", LastJobFilter, NearlyFullFilter, "domain"]
     search_fields = ["local_part", "member__full_name", "member__personal_email"]
     readonly_fields = [
-        "address_display", "member_link", "status", "last_delivery", "created_at", "updated_at",
+        "address_display", "member_link", "status", "last_delivery", "quota_display",
+        "aliases_display", "created_at", "updated_at",
     ]  # fmt: skip
-    fields = readonly_fields
+    # The quota is the one field edited on the page; the actions and the button do the rest.
+    fields = [*readonly_fields[:5], "quota", *readonly_fields[5:]]
     inlines = [JobInline]
     actions = ["reset_password", "disable", "enable", "resend_confirmation"]
 
@@ -97,12 +48,17 @@ class MailboxAdmin(admin.ModelAdmin):
         return selectors.with_last_job(super().get_queryset(request))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        # Nothing on the page is edited by hand: the actions and the button change it.
-        read_only = {"show_save": False, "show_save_and_continue": False,
-                     "show_save_and_add_another": False}  # fmt: skip
+        # Only the quota is saved from the page: the actions and the button do the rest.
+        buttons = {"show_save_and_continue": False, "show_save_and_add_another": False}
         return super().change_view(
-            request, object_id, form_url, {**read_only, **(extra_context or {})}
+            request, object_id, form_url, {**buttons, **(extra_context or {})}
         )
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        changelist.result_list = list(changelist.result_list)
+        attach_usage(changelist.result_list)  # one query to the mail database for the page
+        return changelist
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
@@ -131,7 +87,7 @@ class MailboxAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            return super().save_model(request, obj, form, change)
+            return self.save_quota(request, obj, form)
         data = form.cleaned_data
         outcome = services.mailbox_create(
             local_part=data["local_part"],
@@ -156,6 +112,20 @@ class MailboxAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         if change:
             super().save_related(request, form, formsets, change)
+
+    def save_quota(self, request, obj, form):
+        """Through mailbox_set_quota (recorded, written by the worker), never `obj.save()`."""
+        if "quota" not in form.changed_data:
+            return
+        stored = Mailbox.objects.select_related("domain").get(pk=obj.pk)
+        mailbox = quotas.mailbox_set_quota(
+            mailbox=stored, quota=form.cleaned_data["quota"], actor=Actor.from_request(request)
+        )
+        messages.info(
+            request,
+            _("Quota de %(address)s : %(quota)s.")
+            % {"address": mailbox.address, "quota": quotas.describe_quota(mailbox.effective_quota)},
+        )
 
     # --- columns ---
 
@@ -205,6 +175,43 @@ class MailboxAdmin(admin.ModelAdmin):
             text,
             reverse("admin:accounts_mailbox_change", args=[obj.pk]),
             _("renvoyer un nouveau mot de passe"),
+        )
+
+    @admin.display(description=_("espace utilisé"))
+    def usage_display(self, obj):
+        usage = getattr(obj, "quota_usage", None)
+        return "—" if usage is None else usage_html(usage)
+
+    @admin.display(description=_("espace"))
+    def quota_display(self, obj):
+        own = "" if obj.quota is not None else _(" (défaut du domaine)")
+        limit = format_html(
+            "{} {}{}", _("Limite :"), quotas.describe_quota(obj.effective_quota), own
+        )
+        if obj.quota_synced_version < obj.quota_version:
+            limit = format_html("{} — {}", limit, _("en cours d'écriture dans la table"))
+        usage = quotas.usage_of([obj.address]).get(obj.address)
+        if usage is None:
+            return format_html("{}<br>{}", limit, _("Usage pas encore relevé par Dovecot."))
+        return format_html("{}<br>{}", usage_html(usage), limit)
+
+    @admin.display(description=_("alias qui y mènent"))
+    def aliases_display(self, obj):
+        reaching = selectors.aliases_reaching(obj.address)
+        if not reaching:
+            return "—"
+        return format_html_join(
+            mark_safe("<br>"),  # noqa: S308 - a constant
+            '<a href="{}">{}</a>{}{}',
+            (
+                (
+                    reverse("admin:accounts_alias_change", args=[alias.pk]),
+                    alias.address,
+                    f" (via {', '.join(via)})" if via else "",
+                    "" if alias.active else " — désactivé",
+                )
+                for alias, via in reaching
+            ),
         )
 
     @admin.display(description=_("dernier SMS"))
@@ -309,10 +316,13 @@ class MailboxAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Désactiver (plus de connexion possible)"))
     def disable(self, request, queryset):
-        self._each(
-            request, queryset, lambda m, actor: services.mailbox_disable(mailbox=m, actor=actor),
-            _("%(address)s : désactivée."),
-        )  # fmt: skip
+        def disable(mailbox, actor):
+            services.mailbox_disable(mailbox=mailbox, actor=actor)
+            note = selectors.still_reaching_note(mailbox.address)
+            if note:
+                self.message_user(request, note, messages.WARNING)
+
+        self._each(request, queryset, disable, _("%(address)s : désactivée."))
 
     @admin.action(description=_("Réactiver"))
     def enable(self, request, queryset):

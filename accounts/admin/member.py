@@ -7,9 +7,9 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.services import Actor
 
-from . import services as member_services
-from .forms import MemberChangeForm
-from .models import Member
+from .. import services as member_services
+from ..forms import MemberChangeForm
+from ..models import Member
 
 
 @admin.register(Member)
