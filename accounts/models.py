@@ -57,6 +57,14 @@ class Domain(models.Model):
             "L'espace de chaque adresse du domaine, sauf exception : 500M, 2G ; 0 : sans limite."
         ),
     )
+    self_service_reset = models.BooleanField(
+        _("mot de passe oublié sans approbation"),
+        default=False,
+        help_text=_(
+            "Coché : une demande de nouveau mot de passe confirmée depuis l'email personnel "
+            "connu part sans attendre votre approbation (toujours vers le GSM connu)."
+        ),
+    )
 
     class Meta:
         verbose_name = _("domaine")
