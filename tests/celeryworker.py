@@ -6,7 +6,7 @@ import logging
 from contextlib import contextmanager
 
 from celery.contrib.testing.worker import start_worker
-from celery.signals import setup_logging
+from celery.signals import setup_logging, task_postrun
 from kombu import pools
 
 from octopus_mail.celery import app
@@ -43,6 +43,15 @@ def broker_driver() -> str:
     return app.pool.connection.transport.driver_type
 
 
+def _close_thread_connections(**kwargs) -> None:
+    """The worker thread's database connections die with it unclosed, and then the test
+    database cannot be dropped ("being accessed by other users"): close them after each
+    task, in the worker's own thread."""
+    from django.db import connections
+
+    connections.close_all()
+
+
 def _leave_logging_alone(**kwargs) -> None:
     """Answering Celery's setup_logging keeps the worker from taking over the root logger."""
 
@@ -58,6 +67,7 @@ def worker_thread():
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     setup_logging.connect(_leave_logging_alone, weak=False)
+    task_postrun.connect(_close_thread_connections, weak=False)
     try:
         with start_worker(
             app,
@@ -69,6 +79,7 @@ def worker_thread():
         ) as worker:
             yield worker
     finally:
+        task_postrun.disconnect(_close_thread_connections)
         setup_logging.disconnect(_leave_logging_alone)
         root.handlers[:] = handlers
         root.setLevel(level)

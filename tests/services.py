@@ -8,6 +8,7 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 SBIN = "/usr/local/sbin:/usr/sbin:/sbin"  # programs such as dovecot, outside a user's PATH
 
 
@@ -32,6 +33,10 @@ def require(name: str, host: str, port: int) -> None:
 
 def require_redis() -> None:
     require("Redis", "127.0.0.1", 6379)
+
+
+def require_rabbitmq() -> None:
+    require("RabbitMQ", "127.0.0.1", 5672)
 
 
 def require_mariadb() -> None:

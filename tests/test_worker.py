@@ -20,13 +20,14 @@ from django.core import mail
 from django.db import connections
 from django.test import TransactionTestCase
 
+from octopus_mail.celery import app as celery_app
 from provisioning import mailschemas, mailserver, passwords, services
 from provisioning.models import ProvisioningJob
 from provisioning.sms import locmem
 
 from .base import MEMBER, TEST_ACTOR, create_pierre, sms_passwords
 from .celeryworker import broker, broker_driver, worker_thread
-from .services import IN_CI, REDIS_URL, require_redis
+from .services import IN_CI, RABBITMQ_URL, REDIS_URL, require_rabbitmq, require_redis
 
 ADDRESS = "pierre@octopus-soignies.be"
 DEADLINE = 30  # seconds; a job takes milliseconds, the margin is for a loaded CI machine
@@ -121,9 +122,92 @@ class RedisTraffic:
 # --- The test -------------------------------------------------------------------------------
 
 
-class WorkerEndToEndTests(TransactionTestCase):
+class WorkerTestMixin:
+    """What the end-to-end tests share, whichever broker carries the messages."""
+
     # Not TestCase: the worker thread has its own connections and sees committed rows only.
     databases = {"default", "mailserver"}
+
+    @contextmanager
+    def running_worker(self):
+        """The worker, on the Redis broker; once stopped, nothing of it is left running."""
+        threads_before = set(threading.enumerate())
+        with worker_thread():
+            yield
+        self.assertEqual(set(threading.enumerate()) - threads_before, set())
+
+    def wait_until_done(self, job: ProvisioningJob) -> ProvisioningJob:
+        """Poll the app database until the worker has sent the SMS and the email."""
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline:
+            job.refresh_from_db()
+            if "failed" in (job.state, job.email_status):
+                self.fail(f"job {job.pk} failed: {job.last_error}")
+            if (job.state, job.email_status) == ("done", "sent"):
+                return job
+            time.sleep(0.05)
+        self.fail(f"job {job.pk} still {job.state}/{job.email_status} after {DEADLINE} s")
+
+    def record_message(self, sender=None, body=None, headers=None, **kwargs) -> None:
+        args, task_kwargs, embed = body  # task message protocol 2
+        self.published.append(
+            {
+                "task": sender,
+                "id": headers["id"],
+                "args": list(args),
+                "kwargs": task_kwargs,
+                "embed": embed,
+                "headers": headers,
+                "properties": kwargs.get("properties"),
+            }
+        )
+
+    @staticmethod
+    def mailbox():
+        # Fresh from the database: the worker moved it from pending to active.
+        return services.mailbox_get(address=ADDRESS)
+
+    @staticmethod
+    def stored_hash() -> str:
+        return mailserver.user_row(ADDRESS)["password"]
+
+    @staticmethod
+    def email_text(message) -> str:
+        return message.subject + message.body + "".join(str(a[0]) for a in message.alternatives)
+
+    def require_databases_shared_across_threads(self) -> None:
+        in_memory = [
+            alias
+            for alias in sorted(self.databases)
+            if connections[alias].vendor == "sqlite" and connections[alias].is_in_memory_db()
+        ]
+        if not in_memory:
+            return
+        reason = (
+            f"in-memory SQLite test databases ({', '.join(in_memory)}) lock whole tables across "
+            "connections: the worker thread's writes and this test's polling fail with "
+            '"database table is locked". Run on PostgreSQL, or give SQLite a file TEST NAME'
+        )
+        if IN_CI:
+            self.fail(reason)
+        self.skipTest(f"*** SKIPPED: {reason} ***")
+
+    def empty_mail_row(self) -> None:
+        """TransactionTestCase's flush skips the mail table: the test's row goes by hand."""
+        schema = mailschemas.current()
+        connection = connections[mailserver.ALIAS]
+        mailserver.create_tables(connection)  # as migrated; tests before may have dropped them
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {schema.users_table} WHERE {schema.address_column} = %s", [ADDRESS]
+            )
+
+    def assert_back_on_memory_broker(self) -> None:
+        self.assertEqual(broker_driver(), "memory")
+
+
+class WorkerEndToEndTests(WorkerTestMixin, TransactionTestCase):
+    """Redis as the broker (the default)."""
 
     def setUp(self) -> None:
         super().setUp()
@@ -207,72 +291,6 @@ class WorkerEndToEndTests(TransactionTestCase):
             self.assertFalse(holds(everything_stored, secret))
         self.assertEqual([key for key in stored if key.startswith(b"celery-task-meta-")], [])
 
-    # --- helpers ---
-
-    @contextmanager
-    def running_worker(self):
-        """The worker, on the Redis broker; once stopped, nothing of it is left running."""
-        threads_before = set(threading.enumerate())
-        with worker_thread():
-            yield
-        self.assertEqual(set(threading.enumerate()) - threads_before, set())
-
-    def wait_until_done(self, job: ProvisioningJob) -> ProvisioningJob:
-        """Poll the app database until the worker has sent the SMS and the email."""
-        deadline = time.monotonic() + DEADLINE
-        while time.monotonic() < deadline:
-            job.refresh_from_db()
-            if "failed" in (job.state, job.email_status):
-                self.fail(f"job {job.pk} failed: {job.last_error}")
-            if (job.state, job.email_status) == ("done", "sent"):
-                return job
-            time.sleep(0.05)
-        self.fail(f"job {job.pk} still {job.state}/{job.email_status} after {DEADLINE} s")
-
-    def record_message(self, sender=None, body=None, headers=None, **kwargs) -> None:
-        args, task_kwargs, embed = body  # task message protocol 2
-        self.published.append(
-            {
-                "task": sender,
-                "id": headers["id"],
-                "args": list(args),
-                "kwargs": task_kwargs,
-                "embed": embed,
-                "headers": headers,
-                "properties": kwargs.get("properties"),
-            }
-        )
-
-    @staticmethod
-    def mailbox():
-        # Fresh from the database: the worker moved it from pending to active.
-        return services.mailbox_get(address=ADDRESS)
-
-    @staticmethod
-    def stored_hash() -> str:
-        return mailserver.user_row(ADDRESS)["password"]
-
-    @staticmethod
-    def email_text(message) -> str:
-        return message.subject + message.body + "".join(str(a[0]) for a in message.alternatives)
-
-    def require_databases_shared_across_threads(self) -> None:
-        in_memory = [
-            alias
-            for alias in sorted(self.databases)
-            if connections[alias].vendor == "sqlite" and connections[alias].is_in_memory_db()
-        ]
-        if not in_memory:
-            return
-        reason = (
-            f"in-memory SQLite test databases ({', '.join(in_memory)}) lock whole tables across "
-            "connections: the worker thread's writes and this test's polling fail with "
-            '"database table is locked". Run on PostgreSQL, or give SQLite a file TEST NAME'
-        )
-        if IN_CI:
-            self.fail(reason)
-        self.skipTest(f"*** SKIPPED: {reason} ***")
-
     def wait_until_alone_on_redis(self) -> None:
         """Two runs on one database would flush and consume each other's messages."""
         deadline = time.monotonic() + DEADLINE
@@ -285,13 +303,41 @@ class WorkerEndToEndTests(TransactionTestCase):
     def empty_test_stores(self) -> None:
         """The Redis test database, and the mail row: TransactionTestCase's flush skips both."""
         self.redis.flushdb()
-        schema = mailschemas.current()
-        connection = connections[mailserver.ALIAS]
-        mailserver.create_tables(connection)  # as migrated; tests before may have dropped them
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"DELETE FROM {schema.users_table} WHERE {schema.address_column} = %s", [ADDRESS]
-            )
+        self.empty_mail_row()
 
-    def assert_back_on_memory_broker(self) -> None:
-        self.assertEqual(broker_driver(), "memory")
+
+class RabbitMQWorkerEndToEndTests(WorkerTestMixin, TransactionTestCase):
+    """RabbitMQ as the broker (`CELERY_BROKER_URL=amqp://…`): the same job, the same rules."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.require_databases_shared_across_threads()
+        require_rabbitmq()
+        self.empty_mail_row()
+        self.addCleanup(self.empty_mail_row)
+        self.addCleanup(self.assert_back_on_memory_broker)
+        self.enterContext(broker(RABBITMQ_URL))
+        self.assertEqual(broker_driver(), "amqp")
+        celery_app.control.purge()  # messages a killed run may have left in the queue
+        self.published: list[dict] = []
+        before_task_publish.connect(self.record_message, weak=False)
+        self.addCleanup(before_task_publish.disconnect, self.record_message)
+
+    def test_it_delivers_then_resets_a_password_through_rabbitmq(self):
+        with self.running_worker():
+            created = self.wait_until_done(create_pierre())
+            reset = services.mailbox_password_reset(mailbox=self.mailbox(), actor=TEST_ACTOR).job
+            self.wait_until_done(reset)
+        first, second = sms_passwords()
+        self.assertTrue(passwords.verify(second, self.stored_hash()))
+        self.assertFalse(passwords.verify(first, self.stored_hash()))
+        self.assertEqual(len(mail.outbox), 2)
+        # The messages carried the job id and nothing else: no password on the broker.
+        self.assertEqual(
+            [(message["task"], message["args"], message["kwargs"]) for message in self.published],
+            [(DELIVER, [created.pk], {}), (EMAIL, [created.pk], {}),
+             (DELIVER, [reset.pk], {}), (EMAIL, [reset.pk], {})],
+        )  # fmt: skip
+        for secret in (first, second):
+            self.assertFalse(holds([repr(message).encode() for message in self.published], secret))
+        self.assertEqual(celery_app.control.purge(), 0)  # nothing left waiting in the queue
