@@ -15,7 +15,7 @@ from django.db.models import Count
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from accounts.models import Domain, Mailbox
+from accounts.models import Alias, Domain, Mailbox
 from accounts.services import suggest_local_part
 from audit.models import Action
 from audit.services import Actor, audited
@@ -53,6 +53,7 @@ class _RowChecker:
         self.default = domain
         self.domains = {domain.name: domain}
         self.existing: dict[int, set[str]] = {}
+        self.aliases: dict[int, set[str]] = {}
 
     def resolve(self, cells: dict) -> MemberImportRow:
         row = MemberImportRow(
@@ -87,11 +88,15 @@ class _RowChecker:
             _verdict(row, RowStatus.ERROR, reason)
         elif row.local_part.lower() in self._existing(row.domain):
             _verdict(row, RowStatus.EXISTS, f"L'adresse {row.address.lower()} existe déjà.")
+        elif row.local_part.lower() in self._aliases(row.domain):
+            reason = f"L'adresse {row.address.lower()} existe déjà (c'est un alias)."
+            _verdict(row, RowStatus.ERROR, reason)
         else:
             try:
+                # Taken or not is known from the sets above: no query per row.
                 provisioning.mailbox_validate(
                     local_part=row.local_part, domain=row.domain, full_name=row.full_name,
-                    personal_email=row.personal_email, phone=row.phone,
+                    personal_email=row.personal_email, phone=row.phone, check_taken=False,
                 )  # fmt: skip
             except ValidationError as exc:
                 _verdict(row, RowStatus.ERROR, describe(exc))
@@ -106,9 +111,19 @@ class _RowChecker:
 
     def _existing(self, domain: Domain) -> set[str]:
         if domain.pk not in self.existing:
-            lowered = Mailbox.objects.filter(domain=domain).annotate(lower=Lower("local_part"))
-            self.existing[domain.pk] = set(lowered.values_list("lower", flat=True))
+            self.existing[domain.pk] = _local_parts(Mailbox, domain)
         return self.existing[domain.pk]
+
+    def _aliases(self, domain: Domain) -> set[str]:
+        if domain.pk not in self.aliases:
+            self.aliases[domain.pk] = _local_parts(Alias, domain)
+        return self.aliases[domain.pk]
+
+
+def _local_parts(model, domain: Domain) -> set[str]:
+    """Every local part of `domain` taken in `model`, in lowercase, in one query."""
+    lowered = model.objects.filter(domain=domain).annotate(lower=Lower("local_part"))
+    return set(lowered.values_list("lower", flat=True))
 
 
 def _verdict(row: MemberImportRow, status: str, reason: str) -> MemberImportRow:

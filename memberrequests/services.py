@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.models import Domain, Mailbox
-from accounts.services import member_validate, suggest_local_part
+from accounts.services import suggest_local_part
 from accounts.validators import validate_local_part
 from audit.models import Action
 from audit.services import Actor, audited
@@ -45,34 +45,14 @@ def member_request_validate(
     """mailbox_validate's checks but one: whether the address is taken is neither told on a
     public page nor even looked up, so that a taken and a free address take the same path in
     the same time. The administrator sees it in the queue, and the approval refuses it."""
-    local_part = (local_part or "").strip() or suggest_local_part(full_name or "")
-    errors: dict[str, list[str]] = {}
-    cleaned: dict = {"domain": domain}
-    try:
-        cleaned.update(
-            member_validate(full_name=full_name, personal_email=personal_email, phone=phone)
-        )
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
-    try:
-        cleaned["local_part"] = _requested_local_part(local_part, domain)
-    except ValidationError as exc:
-        errors["local_part"] = exc.messages
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
-
-
-def _requested_local_part(local_part: str, domain: Domain) -> str:
-    value = local_part.strip().lower()
-    validate_local_part(value)
-    if provisioning.is_reserved(value):
-        raise ValidationError(
-            f"L'adresse {value}@{domain.name} est réservée à un rôle technique (postmaster, "
-            "abuse, noreply…) : choisissez-en une autre.",
-            code="reserved",
-        )
-    return value
+    return provisioning.mailbox_validate(
+        local_part=(local_part or "").strip() or suggest_local_part(full_name or ""),
+        domain=domain,
+        full_name=full_name,
+        personal_email=personal_email,
+        phone=phone,
+        check_taken=False,
+    )
 
 
 def address_taken(*, local_part: str, domain: Domain) -> bool:

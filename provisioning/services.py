@@ -106,11 +106,14 @@ def mailbox_validate(
     personal_email: str,
     phone,
     allow_reserved: bool = False,
+    check_taken: bool = True,
 ) -> dict:
     """Every field checked before anything is written; errors keyed by field, in French.
 
     A role address (postmaster@, abuse@…) is refused unless `allow_reserved`: only the
-    administrator creates one, on purpose.
+    administrator creates one, on purpose. `check_taken=False` leaves out whether the
+    address is taken (by a mailbox or an alias): the public request page must neither tell
+    it nor take longer for it, and the CSV import knows the domain's addresses already.
     """
     errors: dict[str, list[str]] = {}
     cleaned: dict = {"domain": domain}
@@ -121,7 +124,7 @@ def mailbox_validate(
     except ValidationError as exc:
         errors.update(exc.message_dict)
     try:
-        cleaned["local_part"] = _available_local_part(local_part, domain)
+        cleaned["local_part"] = _available_local_part(local_part, domain, check_taken)
         if not allow_reserved and is_reserved(cleaned["local_part"]):
             raise ValidationError(
                 f"L'adresse {cleaned['local_part']}@{domain.name} est réservée à un rôle "
@@ -151,10 +154,12 @@ def mailbox_address_problem(*, local_part: str, domain: Domain) -> str | None:
     return None
 
 
-def _available_local_part(local_part: str, domain: Domain) -> str:
+def _available_local_part(local_part: str, domain: Domain, check_taken: bool = True) -> str:
     # Addresses are case-insensitive: "Pierre" is "pierre", and collides with it.
     value = (local_part or "").strip().lower()
     validate_local_part(value)
+    if not check_taken:
+        return value
     # Lower() matches the unique index on (lower(local_part), domain): no table scan.
     taken = Mailbox.objects.annotate(lowered=Lower("local_part"))
     if taken.filter(domain=domain, lowered=value).exists():

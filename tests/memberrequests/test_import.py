@@ -7,9 +7,11 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import SimpleTestCase
+from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Mailbox, Member
+from accounts.models import Alias, Mailbox, Member
 from audit.models import Action, AuditRecord, Outcome
 from memberrequests import csvfile, imports
 from memberrequests.models import MemberImport, MemberImportRow
@@ -141,6 +143,19 @@ class ImportCheckTests(RequestTestCase):
         rows = self.check(HEADER + "\nPierre Dupont;Pierre;p2@example.org;0470 98 76 54\n")
         self.assertEqual(rows[0].status, RowStatus.EXISTS)
         self.assertEqual(rows[0].reason, "L'adresse pierre@octopus-soignies.be existe déjà.")
+
+    def test_it_refuses_an_address_that_is_an_alias(self):
+        Alias.objects.create(domain=self.domain, local_part="bureau")
+        rows = self.check(HEADER + "\nBureau Dupont;Bureau;b@example.org;0470 98 76 54\n")
+        self.assertEqual(rows[0].status, RowStatus.ERROR)
+        self.assertIn("existe déjà (c'est un alias)", rows[0].reason)
+
+    def test_it_checks_a_file_in_a_constant_number_of_queries(self):
+        with CaptureQueriesContext(connection) as ten:
+            self.check(members_csv(10))
+        with CaptureQueriesContext(connection) as hundred:
+            self.check(members_csv(100))
+        self.assertEqual(len(hundred), len(ten))
 
     def test_it_refuses_every_row_of_an_address_written_twice_in_the_file(self):
         text = members_csv(3) + "Jean Dupont;membre2;jean@example.org;+32470999999\n"
