@@ -20,6 +20,7 @@ from accounts.services import suggest_local_part
 from audit.models import Action
 from audit.services import Actor, audited
 from provisioning import services as provisioning
+from provisioning.models import JobState, ProvisioningJob
 
 from . import csvfile
 from .models import MemberImport, MemberImportRow
@@ -30,9 +31,12 @@ RowStatus = MemberImportRow.Status
 
 
 def member_import_check(
-    *, data: bytes, domain: Domain
+    *, data: bytes, domain: Domain, progress=None
 ) -> tuple[csvfile.MembersFile, list[MemberImportRow]]:
-    """Every row of the file with its verdict (unsaved); a ValidationError for the whole file."""
+    """Every row of the file with its verdict (unsaved); a ValidationError for the whole file.
+
+    `progress(done, total)`, when given, hears of the rows checked as they go.
+    """
     members_file = csvfile.read_members_csv(data)
     checker = _RowChecker(domain)
     rows = [checker.resolve(cells) for cells in members_file.rows.dict]
@@ -40,8 +44,10 @@ def member_import_check(
     lines = defaultdict(list)  # which lines ask for each address
     for row in resolved:
         lines[(row.domain_id, row.local_part.lower())].append(row.line)
-    for row in resolved:
+    for done, row in enumerate(resolved, start=1):
         checker.check(row, lines[(row.domain_id, row.local_part.lower())])
+        if progress and (done % 100 == 0 or done == len(resolved)):
+            progress(done, len(resolved))
     return members_file, rows
 
 
@@ -142,10 +148,10 @@ def describe(error: ValidationError) -> str:
 
 
 def member_import_preview(
-    *, data: bytes, file_name: str, domain: Domain, uploaded_by=None
+    *, data: bytes, file_name: str, domain: Domain, uploaded_by=None, progress=None
 ) -> MemberImport:
     """Check the file and keep its rows for the preview; nothing is created until confirmed."""
-    members_file, rows = member_import_check(data=data, domain=domain)
+    members_file, rows = member_import_check(data=data, domain=domain, progress=progress)
     with transaction.atomic():
         member_import = MemberImport.objects.create(
             file_name=file_name[:255],
@@ -199,6 +205,20 @@ def _create_row(row: MemberImportRow, actor: Actor, reason: str) -> None:
         row.mailbox = outcome.mailbox
         _verdict(row, RowStatus.CREATED, outcome.warning or "")
     row.save(update_fields=["status", "reason", "mailbox"])
+
+
+def member_import_job_counts(*, member_import: MemberImport) -> dict[str, int]:
+    """Where the creations of a confirmed import stand: SMS sent, failed, or still waiting."""
+    jobs = ProvisioningJob.objects.filter(
+        mailbox__in=member_import.rows.filter(status=RowStatus.CREATED).values("mailbox"),
+        kind=ProvisioningJob.Kind.CREATE,
+    )
+    states = Counter(dict(jobs.values_list("state").annotate(n=Count("pk")).order_by()))
+    return {
+        "done": states[JobState.DONE],
+        "failed": states[JobState.FAILED],
+        "waiting": states[JobState.QUEUED] + states[JobState.RUNNING],
+    }
 
 
 def member_import_counts(*, member_import: MemberImport) -> Counter:

@@ -4,6 +4,7 @@ import codecs
 import io
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
@@ -15,12 +16,14 @@ from accounts.models import Alias, Mailbox, Member
 from audit.models import Action, AuditRecord, Outcome
 from memberrequests import csvfile, imports
 from memberrequests.models import MemberImport, MemberImportRow
+from memberrequests.progress import Progress
 from provisioning.models import ProvisioningJob
 
-from ..base import create_pierre, login_with_otp, make_verified_admin
+from ..base import create_pierre, deliver, login_with_otp, make_verified_admin
 from .helpers import HEADER, IMPORTS_URL, RequestTestCase, members_csv
 
 RowStatus = MemberImportRow.Status
+COMMAND = "memberrequests.management.commands.importmembers"
 # The three bad rows of the 50-member file, and the start of the reason each one gets.
 BAD_ROWS = {
     7: "Zoé Maes;zoe maes;zoe@example.org;+32470000007",
@@ -323,12 +326,40 @@ class ImportCommandTests(RequestTestCase):
 
     def test_it_creates_the_valid_rows_and_exits_non_zero_on_errors(self):
         with self.assertRaises(CommandError) as caught:
-            self.run_command(members_csv(50, bad=BAD_ROWS))
+            self.run_command(members_csv(50, bad=BAD_ROWS), "--no-wait")
         self.assertIn(
             "50 lignes : 47 adresses créées, 0 existent déjà, 3 en erreur.", str(caught.exception)
         )
         self.assertEqual(Mailbox.objects.count(), 47)
         self.assertEqual(ProvisioningJob.objects.count(), 47)
+
+    def test_it_follows_the_sms_until_they_settle(self):
+        def a_worker_meanwhile(_seconds):
+            for job in ProvisioningJob.objects.filter(state="queued"):
+                deliver(job)
+
+        with mock.patch(f"{COMMAND}.time.sleep", side_effect=a_worker_meanwhile):
+            out, err = self.run_command(members_csv(3))
+        self.assertIn("Lignes vérifiées 3/3\n", err)
+        self.assertIn("SMS 0/3 — 0 envoyés, 0 en échec, 3 en attente\n", err)
+        self.assertIn("SMS 3/3 — 3 envoyés, 0 en échec, 0 en attente\n", err)
+        self.assertIn("3 lignes : 3 adresses créées", out)
+
+    def test_it_says_when_the_sms_do_not_settle_in_time(self):
+        with self.assertRaises(CommandError) as caught:
+            self.run_command(members_csv(2), "--timeout", "0")
+        self.assertEqual(caught.exception.returncode, 2)
+        self.assertIn("2 envoi(s) encore en attente après 0 s", str(caught.exception))
+        self.assertEqual(Mailbox.objects.count(), 2)
+
+    def test_it_redraws_one_bar_on_a_terminal(self):
+        written = []
+        progress = Progress(written.append, terminal=True)
+        for done in (0, 5, 10):
+            progress.show("SMS", done, 10, f"{done} envoyés")
+        self.assertEqual(written[1], "\rSMS [###############---------------] 5/10 — 5 envoyés")
+        self.assertTrue(written[2].endswith("10/10 — 10 envoyés\n"))
+        self.assertFalse(any(text.endswith("\n") for text in written[:2]))
 
     def test_it_creates_nothing_from_a_file_without_the_columns(self):
         with self.assertRaisesMessage(
