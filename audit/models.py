@@ -29,6 +29,9 @@ class Action(models.TextChoices):
     ALIAS_CHANGE = "alias_change", _("alias modifié")
     ALIAS_DELETE = "alias_delete", _("suppression d'un alias")
     QUOTA_SET = "quota_set", _("quota modifié")
+    API_TOKEN_CREATE = "api_token_create", _("jeton d'API créé")
+    API_TOKEN_REVOKE = "api_token_revoke", _("jeton d'API révoqué")
+    API_CALL = "api_call", _("appel de l'API")
 
 
 class Outcome(models.TextChoices):

@@ -23,6 +23,7 @@ SCRIPTS = {
     "drills": "fault_drills.py",
     "concurrency": "concurrency.py",
     "public": "public_timing.py",
+    "api": "api.py",
 }
 TIMEOUT = common.env_int("BENCH_SCRIPT_TIMEOUT", 1200)  # seconds, for one script
 PARAMETERS = ("BENCH_N", "BENCH_PROFILE_N", "BENCH_CONCURRENCY", "BENCH_ADMIN_MAILBOXES",

@@ -38,6 +38,10 @@ INSTALLED_APPS = [
     "accounts",
     "provisioning",
     "memberrequests",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files served from here: no CDN, same-origin CSP
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -276,6 +280,33 @@ AXES_CLIENT_IP_CALLABLE = "octopus_mail.security.client_ip"
 AXES_USERNAME_CALLABLE = "octopus_mail.security.attempted_username"
 AXES_LOCKOUT_CALLABLE = "octopus_mail.security.lockout_response"
 AXES_SENSITIVE_PARAMETERS = ["username", "password", "otp_token", "token", "csrfmiddlewaretoken"]
+
+# REST API under /api/v1/ (api/): bearer tokens with scopes, problem+json errors, a rate
+# per token counted in the default cache (shared through CACHE_URL).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_token": "600/minute"},
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "api.problems.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "octopus-mail API",
+    "DESCRIPTION": "Mail accounts of Octopus-Soignies: create, reset, disable, enable, follow "
+    "the SMS. `Authorization: Bearer TOKEN` (manage.py createapitoken, or the admin).",
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
 
 LOGGING = {
     "version": 1,

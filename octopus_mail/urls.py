@@ -13,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/twilio/status/", twilio_status, name="twilio-status"),
     path("healthz", healthz, name="healthz"),
+    path("api/v1/", include("api.urls")),  # REST API for scripts (api/), bearer tokens
     # Members' public request pages (memberrequests/views.py): no login, approved in the admin.
     path("demande/", include("memberrequests.urls")),
     # Client autoconfiguration: Thunderbird, Outlook, Apple (accounts/autoconfig.py).

@@ -26,7 +26,15 @@ LOGIN_URL = "/admin/login/"
 PO_FILE = Path(settings.BASE_DIR) / "locale" / "en" / "LC_MESSAGES" / "django.po"
 MO_FILE = PO_FILE.with_suffix(".mo")
 # Where `make install`'s makemessages looks (it ignores .venv, tests and bench).
-SOURCE_DIRS = ["accounts", "provisioning", "octopus_mail", "audit", "memberrequests", "templates"]
+SOURCE_DIRS = [
+    "accounts",
+    "provisioning",
+    "octopus_mail",
+    "audit",
+    "memberrequests",
+    "api",
+    "templates",
+]
 # The keywords Django's makemessages gives xgettext, besides xgettext's own for Python.
 XGETTEXT_KEYWORDS = [
     "gettext_noop", "gettext_lazy", "ngettext_lazy:1,2", "pgettext:1c,2", "npgettext:1c,2,3",

@@ -1,0 +1,1 @@
+"""The REST API (DRF): tokens, views that parse, call the use cases and report."""

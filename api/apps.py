@@ -1,0 +1,12 @@
+"""The REST API under /api/v1/ (Django REST framework), for scripts of the administrator."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ApiConfig(AppConfig):
+    name = "api"
+    verbose_name = _("API REST")
+
+    def ready(self) -> None:
+        from . import schema  # noqa: F401 - registers the bearer scheme with drf-spectacular

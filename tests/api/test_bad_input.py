@@ -1,0 +1,138 @@
+"""The issue's bad-input table, a test per row: each answer is an RFC 9457 problem with a
+French detail, and nothing is written."""
+
+from django.core.exceptions import ValidationError
+
+from api.parsers import API_MAX_BODY
+from provisioning import services
+
+from ..base import create_pierre
+from .helpers import ADDRESS, BODY, READ, ApiTestCase, make_token
+
+BAD = {"local_part": "Pierre Dupont", "full_name": "", "personal_email": "pierre@",
+       "phone": "0470"}  # fmt: skip
+
+
+class BadInputTests(ApiTestCase):
+    def test_it_refuses_bad_input_field_by_field_in_french_and_writes_nothing(self):
+        response = self.create({**BAD, "domain": "octopus-soignies.be"})
+        problem = self.assertProblem(response, 400, code="invalid")
+        self.assertEqual(set(problem["errors"]), {"local_part", "full_name", "personal_email",
+                                                  "phone"})  # fmt: skip
+        self.assertTrue(problem["detail"].startswith("Données refusées, rien n'a été enregistré."))
+        self.assertEqual(problem["instance"], "/api/v1/mailboxes/")
+        self.assertNothingWritten()
+
+    def test_it_gives_the_same_messages_as_the_admins_validation(self):
+        """One code path: the API's errors are mailbox_validate's, word for word."""
+        problem = self.create(BAD).json()
+        with self.assertRaises(ValidationError) as caught:
+            services.mailbox_validate(domain=self.domain, **BAD)
+        self.assertEqual(problem["errors"], caught.exception.message_dict)
+
+    def test_it_refuses_a_taken_address_and_writes_nothing_more(self):
+        create_pierre()
+        before = self.counts()
+        problem = self.assertProblem(self.create(), 400)
+        self.assertEqual(problem["errors"]["local_part"],
+                         ["L'adresse pierre@octopus-soignies.be existe déjà."])  # fmt: skip
+        self.assertEqual(self.counts(), before)
+
+    def test_it_refuses_missing_fields_and_an_unknown_domain(self):
+        problem = self.assertProblem(self.create({"domain": "inconnu.be"}), 400)
+        self.assertEqual(problem["errors"]["full_name"], ["Ce champ est obligatoire."])
+        self.assertEqual(set(problem["errors"]), {"full_name", "personal_email", "phone"})
+        problem = self.assertProblem(self.create({**BODY, "domain": "inconnu.be"}), 400)
+        self.assertIn("n'est pas géré ici", problem["errors"]["domain"][0])
+        self.assertNothingWritten()
+
+    def test_it_refuses_a_password_field_and_any_unknown_field(self):
+        problem = self.assertProblem(self.create({**BODY, "password": "x", "role": "a"}), 400)
+        self.assertIn("généré par le serveur", problem["errors"]["password"][0])
+        self.assertEqual(problem["errors"]["role"], ["Champ inconnu."])
+        self.assertNothingWritten()
+
+    def test_it_answers_404_for_an_unknown_address(self):
+        for method, path in [
+            ("GET", f"/api/v1/mailboxes/{ADDRESS}/"),
+            ("DELETE", f"/api/v1/mailboxes/{ADDRESS}/"),
+            ("POST", f"/api/v1/mailboxes/{ADDRESS}/reset-password/"),
+            ("POST", f"/api/v1/mailboxes/{ADDRESS}/disable/"),
+            ("POST", f"/api/v1/mailboxes/{ADDRESS}/enable/"),
+            ("GET", "/api/v1/jobs/999999/"),
+            ("GET", "/api/v1/nulle-part/"),
+        ]:
+            with self.subTest(method=method, path=path):
+                problem = self.assertProblem(self.call(method, path), 404, code="not_found")
+                self.assertIn("n", problem["detail"])
+        self.assertNothingWritten()
+
+    def test_it_answers_405_to_a_wrong_method(self):
+        for method, path, allowed in [
+            ("PUT", "/api/v1/mailboxes/", "GET, POST"),
+            ("PATCH", f"/api/v1/mailboxes/{ADDRESS}/", "GET, DELETE"),
+            ("GET", f"/api/v1/mailboxes/{ADDRESS}/reset-password/", "POST"),
+            ("DELETE", "/api/v1/jobs/1/", "GET"),
+        ]:
+            with self.subTest(method=method, path=path):
+                response = self.call(method, path, BODY)
+                problem = self.assertProblem(response, 405, code="method_not_allowed")
+                self.assertIn(f"La méthode {method} n'est pas permise", problem["detail"])
+                self.assertIn(allowed, response["Allow"])
+        self.assertNothingWritten()
+
+    def test_it_answers_400_to_malformed_json(self):
+        for raw in ['{"full_name": "Pierre",', "pas du json", '{"phone": NaN}']:
+            with self.subTest(raw=raw):
+                problem = self.assertProblem(self.create(raw=raw), 400, code="parse_error")
+                self.assertIn("n'est pas du JSON valide", problem["detail"])
+        self.assertNothingWritten()
+
+    def test_it_answers_413_to_an_oversized_body(self):
+        padding = "x" * API_MAX_BODY
+        problem = self.assertProblem(self.create({**BODY, "full_name": padding}), 413)
+        self.assertIn("trop grand", problem["detail"])
+        self.assertNothingWritten()
+
+    def test_it_answers_413_to_a_body_longer_than_it_says(self):
+        """A chunked body declares no length: the parser stops reading past the limit."""
+        from io import BytesIO
+
+        from api.parsers import LimitedJSONParser, PayloadTooLarge
+
+        class Request:
+            META = {}
+
+        with self.assertRaises(PayloadTooLarge):
+            LimitedJSONParser().parse(
+                BytesIO(b" " * (API_MAX_BODY + 1)), parser_context={"request": Request()}
+            )
+
+    def test_it_answers_415_to_a_body_that_is_not_json(self):
+        response = self.create(
+            raw="full_name=Pierre", content_type="application/x-www-form-urlencoded"
+        )
+        problem = self.assertProblem(response, 415, code="unsupported_media_type")
+        self.assertIn("envoyez du JSON", problem["detail"])
+        self.assertNothingWritten()
+
+    def test_it_answers_401_without_a_token(self):
+        response = self.create(secret="")
+        problem = self.assertProblem(response, 401, code="not_authenticated")
+        self.assertIn("Authorization: Bearer", problem["detail"])
+        self.assertEqual(response["WWW-Authenticate"], 'Bearer realm="api"')
+        self.assertNothingWritten()
+
+    def test_it_answers_401_to_a_bad_token(self):
+        for header in ["Bearer om_pas-un-vrai-jeton", "Bearer", "Bearer a b", "Token x"]:
+            with self.subTest(header=header):
+                response = self.create(secret="", Authorization=header)
+                self.assertEqual(response.status_code, 401, response.content)
+                self.assertProblem(response, 401)
+        self.assertNothingWritten()
+
+    def test_it_answers_403_when_the_scope_is_missing(self):
+        response = self.create(secret=make_token("lecture seule", scopes=[READ]))
+        problem = self.assertProblem(response, 403, code="permission_denied")
+        self.assertIn("« mailboxes:write »", problem["detail"])
+        self.assertNothingWritten()
