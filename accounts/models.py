@@ -92,6 +92,11 @@ class Member(models.Model):
     )
     created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
     updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
+    # Set when the last of the member's mailboxes is erased: name, phone and personal email
+    # are gone (provisioning.erasure), the row stays for the jobs and mailboxes that name it.
+    erased_at = models.DateTimeField(
+        _("données effacées le"), null=True, blank=True, editable=False
+    )
 
     class Meta:
         verbose_name = _("membre")
@@ -112,6 +117,9 @@ class Mailbox(models.Model):
         PENDING = "pending", _("en préparation")
         ACTIVE = "active", pgettext_lazy("mailbox status", "active")
         DISABLED = "disabled", _("désactivée")
+        # Logins refused, erased after MEMBER_RETENTION_DAYS; the row stays so that the
+        # address is never given to someone else.
+        DELETED = "deleted", _("supprimée")
 
     local_part = models.CharField(
         _("nom d'utilisateur"),
@@ -143,6 +151,8 @@ class Mailbox(models.Model):
     quota_sync_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
     updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
+    deleted_at = models.DateTimeField(_("supprimée le"), null=True, blank=True, editable=False)
+    erased_at = models.DateTimeField(_("effacée le"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("adresse mail")

@@ -109,6 +109,10 @@ def member_update(
 
 
 def _member_update(stored: Member, typed: dict) -> MemberChange:
+    if stored.erased_at is not None:
+        raise ValidationError(
+            "Les données de ce membre ont été effacées avec son adresse : rien n'est modifié."
+        )
     data = member_validate(**typed)
     old = {name: getattr(stored, name) for name in data if getattr(stored, name) != data[name]}
     new = {name: data[name] for name in old}
@@ -160,22 +164,28 @@ def _notice_context(member: Member, old: dict, new: dict) -> dict:
 
 
 # --- audit trail of member edits (who changed which contact detail, and who was told) ---
+# The act, never the values: an old or new phone, email or name in the trail would outlive
+# the member's erasure (invariant 7).
+
+CHANGED = {
+    "phone": "GSM remplacé",
+    "personal_email": "email personnel remplacé",
+    "full_name": "nom remplacé",
+}
 
 
 def _member_target(member: Member) -> str:
     addresses = [m.address for m in member.mailboxes.select_related("domain")]
-    return ", ".join(addresses) or member.full_name
+    return ", ".join(addresses) or f"membre n°{member.pk}"
 
 
 def _audit_change(actor: Actor, change: MemberChange) -> None:
     target = _member_target(change.member)
-    told = f" ; avis envoyé à {', '.join(change.notified)}" if change.notified else ""
+    count = len(change.notified)
+    told = f" ; avis envoyé au membre ({count} adresse{'s' if count > 1 else ''})" if count else ""
     for name, action in MEMBER_ACTIONS.items():
         if name in change.new:
-            audit_record(
-                actor=actor, action=action, target=target,
-                detail=f"{change.old[name]} → {change.new[name]}{told}",
-            )  # fmt: skip
+            audit_record(actor=actor, action=action, target=target, detail=CHANGED[name] + told)
 
 
 def _audit_refused(actor: Actor, stored: Member, typed: dict, reason: str) -> None:
@@ -186,6 +196,7 @@ def _audit_refused(actor: Actor, stored: Member, typed: dict, reason: str) -> No
         "phone": parse_mobile_phone,
     }
     target = _member_target(stored)
+    reason = without_values(reason, [*typed.values(), *(getattr(stored, f) for f in typed)])
     for name, action in MEMBER_ACTIONS.items():
         try:
             unchanged = checks[name](typed[name]) == getattr(stored, name)
@@ -195,3 +206,11 @@ def _audit_refused(actor: Actor, stored: Member, typed: dict, reason: str) -> No
             audit_record(
                 actor=actor, action=action, target=target, outcome=Outcome.REFUSED, detail=reason
             )
+
+
+def without_values(text: str, values) -> str:
+    """`text` with each of `values` (what was typed or stored) replaced by `…`: a refusal's
+    reason may quote the email or the letters typed, which the trail must not keep."""
+    for value in sorted({str(v).strip() for v in values if v}, key=len, reverse=True):
+        text = text.replace(value, "…")
+    return text

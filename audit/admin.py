@@ -2,11 +2,13 @@
 
 from django.contrib import admin
 
+from roles.admin import AdministratorsOnlyAdminMixin
+
 from .models import AuditRecord
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(admin.ModelAdmin):
+class AuditRecordAdmin(AdministratorsOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "actor_label", "ip", "action", "target", "outcome", "detail"]
     list_filter = ["action", "outcome", "created_at", "actor_label"]
     search_fields = ["target", "actor_label", "ip", "detail"]

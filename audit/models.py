@@ -32,6 +32,14 @@ class Action(models.TextChoices):
     API_TOKEN_CREATE = "api_token_create", _("jeton d'API créé")
     API_TOKEN_REVOKE = "api_token_revoke", _("jeton d'API révoqué")
     API_CALL = "api_call", _("appel de l'API")
+    USER_GROUPS_CHANGE = "user_groups_change", _("groupes d'un utilisateur modifiés")
+    USER_DOMAINS_CHANGE = "user_domains_change", _("domaines confiés modifiés")
+    MAILBOX_DELETE = "mailbox_delete", _("adresse supprimée")
+    MAILBOX_ERASE = "mailbox_erase", _("données d'une adresse effacées")
+    MEMBER_EXPORT = "member_export", _("export des données d'un membre")
+    SELF_SERVICE_RESET = "self_service_reset", _("mot de passe oublié envoyé sans approbation")
+    DATA_PURGE = "data_purge", _("purge des données échues")
+    SELF_SERVICE_SWITCH = "self_service_switch", _("réglage du mot de passe oublié modifié")
 
 
 class Outcome(models.TextChoices):

@@ -7,6 +7,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
@@ -16,9 +17,12 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Domain, Mailbox
+from accounts.models import Mailbox
 from audit.services import Actor
 from provisioning.exceptions import ProvisioningError
+from roles import access
+from roles.admin import DomainScopedAdminMixin
+from roles.forms import limit_domain_choices
 
 from . import imports, services
 from .forms import ImportUploadForm, RefuseForm
@@ -59,9 +63,10 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(MemberRequest)
-class MemberRequestAdmin(admin.ModelAdmin):
+class MemberRequestAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
+    domain_lookups = ("domain", "mailbox__domain")  # a new address; a forgotten password
     list_display = [
-        "created_at", "kind", "asked", "contact", "short_message", "status", "last_error",
+        "created_at", "kind", "asked", "contact", "short_message", "status", "note", "last_error",
     ]  # fmt: skip
     list_filter = [StatusFilter, "kind"]
     list_select_related = ["domain", "mailbox__domain", "mailbox__member"]
@@ -70,7 +75,7 @@ class MemberRequestAdmin(admin.ModelAdmin):
     fields = [
         "kind", "status", "full_name", "local_part", "domain", "personal_email", "phone",
         "message", "mailbox", "refusal_reason", "last_error", "created_at", "confirmed_at",
-        "decided_at", "decided_by",
+        "decided_at", "decided_by", "self_service", "note",
     ]  # fmt: skip
     readonly_fields = fields
 
@@ -172,7 +177,7 @@ class MemberRequestAdmin(admin.ModelAdmin):
 
 
 @admin.register(MemberImport)
-class MemberImportAdmin(admin.ModelAdmin):
+class MemberImportAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
     """ "Ajouter" uploads a file; an import's page is its preview, then its results."""
 
     list_display = ["created_at", "file_name", "domain", "uploaded_by", "status", "summary"]
@@ -183,6 +188,17 @@ class MemberImportAdmin(admin.ModelAdmin):
             status: Count("rows", filter=Q(rows__status=status)) for status in RowStatus.values
         }
         return super().get_queryset(request).annotate(**{f"n_{k}": v for k, v in counts.items()})
+
+    def scope_queryset(self, request, queryset):
+        """A gestionnaire's imports: into their domain, no row of another (`x@autre.be`)."""
+        ids = access.managed_domain_ids(request.user)
+        scoped = super().scope_queryset(request, queryset)
+        if not ids:
+            return scoped
+        elsewhere = MemberImportRow.objects.filter(member_import=OuterRef("pk")).exclude(
+            Q(domain=None) | Q(domain__in=ids)
+        )
+        return scoped.exclude(Exists(elsewhere))
 
     def has_add_permission(self, request):
         return super().has_add_permission(request) and request.user.has_perms(MAILBOX_PERMISSIONS)
@@ -211,20 +227,24 @@ class MemberImportAdmin(admin.ModelAdmin):
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        default = Domain.objects.filter(name=settings.MAIL_DOMAIN).first()
+        domains = access.managed_domains(request.user)
+        default = domains.filter(name=settings.MAIL_DOMAIN).first() or domains.first()
         posted = request.method == "POST"
         form = ImportUploadForm(
             request.POST if posted else None,
             request.FILES if posted else None,
             initial={"domain": default},
         )
+        limit_domain_choices(form, request.user)  # another domain's id: an invalid choice
         if posted and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                member_import = imports.member_import_preview(
-                    data=upload.read(), file_name=upload.name,
-                    domain=form.cleaned_data["domain"], uploaded_by=request.user,
-                )  # fmt: skip
+                with transaction.atomic():  # nothing kept when a row is another domain's
+                    member_import = imports.member_import_preview(
+                        data=upload.read(), file_name=upload.name,
+                        domain=form.cleaned_data["domain"], uploaded_by=request.user,
+                    )  # fmt: skip
+                    self._refuse_other_domains(request, member_import)
             except ValidationError as exc:
                 form.add_error("file", exc.messages)
             else:
@@ -296,6 +316,22 @@ class MemberImportAdmin(admin.ModelAdmin):
         )
         response["Content-Disposition"] = f'attachment; filename="import-{member_import.pk}.csv"'
         return response
+
+    def _refuse_other_domains(self, request, member_import) -> None:
+        ids = access.managed_domain_ids(request.user)
+        if ids is None:
+            return
+        lines = member_import.rows.exclude(Q(domain=None) | Q(domain__in=ids))
+        lines = list(lines.order_by("line").values_list("line", flat=True)[:20])
+        if lines:
+            raise ValidationError(
+                _(
+                    "Ligne(s) %(lines)s : adresse(s) d'un domaine qui ne vous est pas confié. "
+                    "Rien n'est importé : retirez ces lignes, ou demandez l'import à un "
+                    "administrateur."
+                )
+                % {"lines": ", ".join(map(str, lines))}
+            )
 
     def _import_or_404(self, request, object_id) -> MemberImport:
         member_import = self.get_object(request, unquote(object_id))

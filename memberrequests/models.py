@@ -67,6 +67,10 @@ class MemberRequest(models.Model):
         related_name="+",
         verbose_name=_("traitée par"),
     )
+    # A forgotten password sent at once, the domain allowing it (memberrequests.selfservice);
+    # `note` says so, or why the request waits for an administrator after all.
+    self_service = models.BooleanField(_("sans approbation"), default=False)
+    note = models.TextField(_("note"), blank=True)
 
     class Meta:
         verbose_name = _("demande d'un membre")

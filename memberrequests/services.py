@@ -26,7 +26,7 @@ from provisioning import selectors
 from provisioning import services as provisioning
 from provisioning.exceptions import PermanentError, ProvisioningError
 
-from . import emails, tasks
+from . import emails, selfservice, tasks
 from .models import MemberRequest
 
 logger = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ def member_request_from_token(*, token: str) -> MemberRequest:
 
 
 def member_request_confirm(*, token: str) -> MemberRequest:
-    """The member followed the link: the request joins the queue, the administrators learn it."""
+    """The member followed the link: queued, administrators told; or selfservice's reset."""
     member_request = member_request_from_token(token=token)
     now = timezone.now()
     if not MemberRequest.objects.filter(pk=member_request.pk, status=Status.UNCONFIRMED).update(
@@ -225,7 +225,8 @@ def member_request_confirm(*, token: str) -> MemberRequest:
     ):
         return member_request_from_token(token=token)  # confirmed, decided or superseded since
     member_request.status, member_request.confirmed_at = Status.PENDING, now
-    tasks.notify_administrators.delay_on_commit(member_request.pk)
+    if not selfservice.member_request_self_reset(member_request=member_request):
+        tasks.notify_administrators.delay_on_commit(member_request.pk)
     return member_request
 
 
@@ -375,3 +376,25 @@ def _send(message) -> None:
         provisioning_emails.send(message)
     except PermanentError as exc:
         logger.error("request email given up: %s", exc.message)  # a retry cannot help
+
+
+# --- A member's erasure (provisioning.erasure, invariant 7) ----------------------------------
+
+
+def member_requests_erase(*, mailbox: Mailbox, personal_email: str = "") -> int:
+    """Delete what a member asked about this mailbox (its address and password requests, and
+    their decided address requests under `personal_email`); the import lines that created it
+    keep no name, email or phone. The number of requests deleted."""
+    from django.db.models import Q  # here: this section is appended to the module
+
+    from .models import MemberImportRow
+
+    mine = Q(mailbox=mailbox) | Q(kind=Kind.PASSWORD, asked_address__iexact=mailbox.address)
+    if personal_email:
+        decided = ~Q(status__in=MemberRequest.OPEN) & Q(mailbox__isnull=True)
+        mine |= Q(kind=Kind.ADDRESS, personal_email__iexact=personal_email) & decided
+    deleted, _per_model = MemberRequest.objects.filter(mine).delete()
+    MemberImportRow.objects.filter(mailbox=mailbox).update(
+        full_name="", personal_email="", phone=""
+    )
+    return deleted

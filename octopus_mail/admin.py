@@ -9,6 +9,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django_otp.admin import OTPAdminSite
 
+from roles import access
+
 from . import dashboard, login
 
 
@@ -20,8 +22,13 @@ class OctopusAdminSite(OTPAdminSite):
     login_template = "admin/octopus/login.html"
 
     def index(self, request, extra_context=None):
-        """Deliveries and requests that need the administrator come first."""
-        return super().index(request, {"dashboard": dashboard.rows(), **(extra_context or {})})
+        """Deliveries and requests that need the administrator come first (in the user's
+        domains), and a gestionnaire is told which domains those are."""
+        context = {
+            "dashboard": dashboard.rows(request.user),
+            "roles_notice": access.index_notice(request.user),
+        }
+        return super().index(request, {**context, **(extra_context or {})})
 
     def get_urls(self):
         # Not wrapped in admin_view: the enrolment of a first device comes before verification.

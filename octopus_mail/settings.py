@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served from here: no CDN, same-origin CSP
     "api",
+    "roles",  # « Administrateurs », « Gestionnaires » and the domains entrusted to each
 ]
 
 MIDDLEWARE = [
@@ -167,6 +168,12 @@ CELERY_BEAT_SCHEDULE = {
     "provisioning-sweep": {"task": "provisioning.sweep", "schedule": 60.0},
     # DNS health of every domain, once a day (UTC); alerts only when a check gets worse.
     "dns-watch": {"task": "provisioning.watch_dns", "schedule": crontab(hour=5, minute=17)},
+    # What is past its retention delay (purgedata), and the self-service resets' digest (UTC).
+    "data-purge": {"task": "provisioning.purge_data", "schedule": crontab(hour=3, minute=41)},
+    "self-service-digest": {
+        "task": "memberrequests.self_service_digest",
+        "schedule": crontab(hour=6, minute=7),
+    },
 }
 
 # Provisioning jobs: a step retries with capped backoff until it has failed for
@@ -178,6 +185,32 @@ PROVISIONING_RETRY_BACKOFF = env_int("PROVISIONING_RETRY_BACKOFF", 10)  # second
 PROVISIONING_RETRY_BACKOFF_MAX = env_int("PROVISIONING_RETRY_BACKOFF_MAX", 600)
 PROVISIONING_CLAIM_TIMEOUT = env_int("PROVISIONING_CLAIM_TIMEOUT", 300)  # seconds
 PROVISIONING_QUEUED_GRACE = env_int("PROVISIONING_QUEUED_GRACE", 120)  # seconds
+# Days a deleted mailbox (refused at once) keeps its member's data before it is erased
+# (provisioning.erasure; invariant 7).
+MEMBER_RETENTION_DAYS = env_int("MEMBER_RETENTION_DAYS", 30)
+if MEMBER_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("MEMBER_RETENTION_DAYS must be 0 or more days")
+
+
+def _retention_days(name: str, default: int) -> int:
+    days = env_int(name, default)
+    if days < 1:
+        raise ImproperlyConfigured(f"{name} must be 1 or more days")
+    return days
+
+
+# Days before `purgedata` (a daily beat task) erases what no longer serves (invariant 7).
+RETENTION_UNCONFIRMED_REQUESTS_DAYS = _retention_days("RETENTION_UNCONFIRMED_REQUESTS_DAYS", 7)
+RETENTION_HANDLED_REQUESTS_DAYS = _retention_days("RETENTION_HANDLED_REQUESTS_DAYS", 90)
+RETENTION_IMPORTS_DAYS = _retention_days("RETENTION_IMPORTS_DAYS", 90)
+RETENTION_ACCESS_LOGS_DAYS = _retention_days("RETENTION_ACCESS_LOGS_DAYS", 90)
+RETENTION_SMS_EVENTS_DAYS = _retention_days("RETENTION_SMS_EVENTS_DAYS", 90)
+RETENTION_JOB_ERRORS_DAYS = _retention_days("RETENTION_JOB_ERRORS_DAYS", 90)
+# Forgotten passwords sent without approval (Domain.self_service_reset): at most this many
+# per mailbox in 24 hours; beyond, the request waits in the approval queue.
+SELF_SERVICE_RESETS_PER_DAY = env_int("SELF_SERVICE_RESETS_PER_DAY", 3)
+if SELF_SERVICE_RESETS_PER_DAY < 0:
+    raise ImproperlyConfigured("SELF_SERVICE_RESETS_PER_DAY must be 0 or more")
 
 # SMS
 SMS_BACKEND = env_str("SMS_BACKEND", "provisioning.sms.console.SmsBackend")

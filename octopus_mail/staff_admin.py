@@ -1,14 +1,16 @@
-"""Admin pages for staff accounts: who has a second factor, its reset, audited unlocks.
+"""Admin pages for staff accounts: who has a second factor, its reset, audited unlocks,
+their roles (groups, entrusted domains); all for administrators only.
 
 Imported once the admin site exists (OctopusAdminConfig.ready): the modules of
 django.contrib.auth and django-axes register their own pages when imported.
 """
 
 from axes.admin import AccessAttemptAdmin
-from axes.models import AccessAttempt
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
@@ -17,12 +19,15 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import Action, Outcome
 from audit.services import Actor, audit_record, audit_unlocks
+from roles import access
+from roles.admin import AdministratorsOnlyAdminMixin, StaffRolesAdminMixin, administrators_only
 
 from . import otp
 
 
-class OctopusUserAdmin(UserAdmin):
-    """Django's user admin, plus the second factor: who has one, and its reset."""
+class OctopusUserAdmin(AdministratorsOnlyAdminMixin, StaffRolesAdminMixin, UserAdmin):
+    """Django's user admin, plus the second factor (who has one, its reset) and the domains
+    entrusted to a gestionnaire."""
 
     actions = ["reset_second_factor"]
     list_display = [*UserAdmin.list_display, "second_factor"]
@@ -43,7 +48,7 @@ class OctopusUserAdmin(UserAdmin):
         return obj.has_totp or obj.has_static
 
     def has_reset_second_factor_permission(self, request):
-        return request.user.is_superuser
+        return access.is_administrator(request.user)
 
     @admin.action(
         description=_("Réinitialiser le second facteur (nouvel enrôlement)"),
@@ -73,7 +78,7 @@ class OctopusUserAdmin(UserAdmin):
             )  # fmt: skip
 
 
-class UnlockAuditedAccessAttemptAdmin(AccessAttemptAdmin):
+class UnlockAuditedAccessAttemptAdmin(AdministratorsOnlyAdminMixin, AccessAttemptAdmin):
     """django-axes' failed attempts; deleting one lifts a lockout, and the trail says who."""
 
     def delete_model(self, request, obj):
@@ -100,3 +105,8 @@ def register_security_admins(site) -> None:
             site.unregister(model)
     site.register(User, OctopusUserAdmin)
     site.register(AccessAttempt, UnlockAuditedAccessAttemptAdmin)
+    for model in (Group, AccessLog, AccessFailureLog):  # their apps' own pages
+        if site.is_registered(model):
+            model_admin = type(site.get_model_admin(model))
+            site.unregister(model)
+            site.register(model, administrators_only(model_admin))

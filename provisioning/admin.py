@@ -2,11 +2,14 @@
 
 from django.contrib import admin
 
+from roles.admin import DomainScopedAdminMixin
+
 from .models import ProvisioningJob
 
 
 @admin.register(ProvisioningJob)
-class ProvisioningJobAdmin(admin.ModelAdmin):
+class ProvisioningJobAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
+    domain_lookups = ("mailbox__domain",)
     list_display = [
         "created_at", "mailbox", "kind", "state", "attempts", "sms_status_label", "email_status",
         "last_error",

@@ -178,11 +178,17 @@ def aliases_by_local_part():
 
 
 def _refuse_unknown(internal: list[str]) -> None:
-    mailboxes = set(_full_address(Mailbox.objects).filter(full__in=internal).values_list("full"))
+    live = Mailbox.objects.exclude(status=Mailbox.Status.DELETED)
+    mailboxes = set(_full_address(live).filter(full__in=internal).values_list("full"))
     aliases = _full_address(Alias.objects.filter(deleted=False)).filter(full__in=internal)
     known = {full for (full,) in mailboxes} | set(aliases.values_list("full", flat=True))
     unknown = [address for address in internal if address not in known]
     if unknown:
+        deleted = _full_address(Mailbox.objects.filter(status=Mailbox.Status.DELETED))
+        gone = sorted(deleted.filter(full__in=unknown).values_list("full", flat=True))
+        if gone:
+            message = "{} est supprimée : elle ne reçoit plus de courrier."
+            raise ValidationError([message.format(address) for address in gone])
         raise ValidationError(
             [
                 f"{address} n'existe pas : ni adresse mail, ni alias de ce domaine."

@@ -55,7 +55,7 @@ def _drift_kind(status: str, active: bool | None) -> str | None:
     if active is None:
         # Pending (first password on its way) or disabled: nothing to log in with, as wanted.
         return "missing" if status == Status.ACTIVE else None
-    if status == Status.DISABLED and active:
+    if status in (Status.DISABLED, Status.DELETED) and active:
         return "should_be_disabled"
     if status == Status.ACTIVE and not active:
         return "should_be_active"

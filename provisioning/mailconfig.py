@@ -4,7 +4,11 @@
 Postfix with exactly these files, so the documented configuration is the tested one.
 """
 
+import re
+import shlex
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connections
@@ -23,6 +27,41 @@ DICT_HEADER = (
     "# Dovecot's quota dict writes each user's usage here: this role needs SELECT, INSERT,\n"
     "# UPDATE and DELETE on quota2 (and nothing else).\n"
 )
+
+
+# A mailbox's maildir below the mail root, as Dovecot's `mail_home = /var/vmail/%d/%n` and
+# PostfixAdmin's `maildir` column name it: `domain/user/`. Nothing else is ever removed by the
+# job below: no absolute path, no `..`, no empty label, no blank.
+SAFE_MAILDIR = r"[a-z0-9-]+(\.[a-z0-9-]+)+/[a-z0-9]+([._-][a-z0-9]+)*/"
+CRON_FILE = "octopus-erased-maildirs"  # /etc/cron.d ignores names with a dot
+CRON_HEADER = (
+    "# Made by `manage.py mailserver_config`: /etc/cron.d/{name} on the mail host.\n"
+    "# Every night, remove the maildirs of the mailboxes whose data the app erased in the last\n"
+    "# 7 days (`manage.py erasedmaildirs --since DATE`; one already gone is nothing to do).\n"
+    "# Only `domain/user/` paths below {root} pass the filter: never an absolute path or `..`.\n"
+    "# --app-command: how this host runs the app's manage.py (ssh, docker compose exec -T...).\n"
+)
+
+
+def maildir_of(address: str) -> str | None:
+    """`octopus-soignies.be/pierre/` for pierre@octopus-soignies.be; None if it is not safe."""
+    local_part, _at, domain = address.lower().rpartition("@")
+    maildir = f"{domain}/{local_part}/"
+    return maildir if re.fullmatch(SAFE_MAILDIR, maildir) else None
+
+
+def default_app_command() -> str:
+    """This app's manage.py as this host runs it (another host runs it through ssh or docker)."""
+    return f"{sys.executable} {Path(settings.BASE_DIR) / 'manage.py'}"
+
+
+def erased_maildirs_job(*, mail_root: str, app_command: str, user: str = "root") -> str:
+    """The one-line cron job the mail host runs to remove the maildirs of erased mailboxes."""
+    root = shlex.quote(mail_root.rstrip("/") or "/")
+    return CRON_HEADER.format(name=CRON_FILE, root=root) + (
+        f"17 4 * * * {user} cd {root} && {app_command} erasedmaildirs --since 7d"
+        f" | grep -xE '{SAFE_MAILDIR}' | xargs -r rm -rf --\n"
+    )
 
 
 class UnsupportedDatabase(Exception):
@@ -165,15 +204,24 @@ def all_files(
     dovecot_version: str = "2.3",
     dovecot_dir: str = "/etc/dovecot",
     mail_user: str = "vmail",
+    mail_root: str = "/var/vmail",
+    app_command: str | None = None,
 ) -> dict[str, str]:
+    cron = {
+        CRON_FILE: erased_maildirs_job(
+            mail_root=mail_root, app_command=app_command or default_app_command()
+        )
+    }
     if dovecot_version != "2.3":
         return {
             "dovecot-sql.conf": dovecot_sql_conf(db, version=dovecot_version),
             **postfix_maps(db),
+            **cron,
         }
     return {
         "dovecot-sql.conf.ext": dovecot_sql_conf(db),
         "dovecot-dict-sql.conf.ext": dovecot_dict_conf(db),
         "90-quota.conf": dovecot_quota_conf(db, dovecot_dir=dovecot_dir, mail_user=mail_user),
         **postfix_maps(db),
+        **cron,
     }

@@ -30,6 +30,8 @@ class MailSchema:
     create_tables: tuple[str, ...]  # empty: the app never creates this schema's tables
     upsert_user: dict[str, tuple[str, ...]]  # vendor → statements; the last one's rows count
     set_active: tuple[str, ...]
+    # An erased mailbox's row (and PostfixAdmin's alias of it); the last one's rows count.
+    delete_user: tuple[str, ...]
     select_user: str  # (address, password, active, quota) of one address
     select_domain_users: str  # (address, active) of every user of one domain
     dovecot_password_query: str
@@ -130,6 +132,7 @@ ISPMAIL = MailSchema(
         ),
     },
     set_active=("UPDATE virtual_users SET active = %(active)s WHERE email = %(address)s",),
+    delete_user=("DELETE FROM virtual_users WHERE email = %(address)s",),
     select_user=(
         "SELECT email, password, active, quota FROM virtual_users WHERE email = %(address)s"
     ),
@@ -236,6 +239,13 @@ POSTFIXADMIN = MailSchema(
         f"UPDATE alias SET active = %(active)s, modified = {NOW} "
         "WHERE address = %(address)s AND goto = %(address)s",
         f"UPDATE mailbox SET active = %(active)s, modified = {NOW} WHERE username = %(address)s",
+    ),
+    # As PostfixAdmin's own deletion: the mailbox's alias row goes with it, whatever its goto
+    # (a forward set in PostfixAdmin makes it `pierre@…,elsewhere@…`). The app writes alias
+    # rows only for sources that are not mailboxes, so this row is the mailbox's own.
+    delete_user=(
+        "DELETE FROM alias WHERE address = %(address)s",
+        "DELETE FROM mailbox WHERE username = %(address)s",
     ),
     select_user=(
         "SELECT username, password, active, quota FROM mailbox WHERE username = %(address)s"

@@ -104,6 +104,12 @@ def user_set_active(*, address: str, active: bool) -> None:
         raise PermanentError(f"L'adresse {address} est absente de la table du serveur mail.")
 
 
+def user_delete(*, address: str) -> bool:
+    """Remove the user's row (PostfixAdmin: and its alias row), in one transaction; committed
+    on return. False when there was none: a retried erasure finds it gone, no error."""
+    return _run(mailschemas.current().delete_user, {"address": address}) > 0
+
+
 def user_row(address: str) -> dict | None:
     """The user's row (password hash, active), for checks and tests; None if absent."""
     rows = _query(mailschemas.current().select_user, {"address": address})

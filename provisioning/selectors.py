@@ -104,9 +104,12 @@ def staff_addresses() -> list[str]:
     )
 
 
-def aliases_reaching(address: str) -> list[tuple[Alias, tuple[str, ...]]]:
+def aliases_reaching(
+    address: str, *, domains: frozenset[str] | None = None
+) -> list[tuple[Alias, tuple[str, ...]]]:
     """The aliases whose mail reaches `address`, directly or through other aliases: each
-    with the aliases it goes through (`bureau@` via `info@`), nearest first."""
+    with the aliases it goes through (`bureau@` via `info@`), nearest first. `domains`: the
+    only domains whose aliases may be named (a gestionnaire's); None: every domain."""
     address = address.lower()
     found: dict[str, tuple[Alias, tuple[str, ...]]] = {}
     # address → the aliases between it and `address` (mail to it goes through them)
@@ -124,12 +127,17 @@ def aliases_reaching(address: str) -> list[tuple[Alias, tuple[str, ...]]]:
             found[alias.address] = (alias, via)
             reached[alias.address] = (alias.address, *via)
         targets = reached
-    return list(found.values())
+    return [
+        (alias, via)
+        for alias, via in found.values()
+        if domains is None
+        or all(name.rpartition("@")[2].lower() in domains for name in (alias.address, *via))
+    ]
 
 
-def still_reaching_note(address: str) -> str | None:
+def still_reaching_note(address: str, *, domains: frozenset[str] | None = None) -> str | None:
     """French, for a mailbox being disabled: the aliases whose mail will no longer reach it."""
-    reaching = aliases_reaching(address)
+    reaching = aliases_reaching(address, domains=domains)
     if not reaching:
         return None
     names = ", ".join(alias.address for alias, _via in reaching)

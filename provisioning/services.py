@@ -162,7 +162,14 @@ def _available_local_part(local_part: str, domain: Domain, check_taken: bool = T
         return value
     # Lower() matches the unique index on (lower(local_part), domain): no table scan.
     taken = Mailbox.objects.annotate(lowered=Lower("local_part"))
-    if taken.filter(domain=domain, lowered=value).exists():
+    status = taken.filter(domain=domain, lowered=value).values_list("status", flat=True).first()
+    if status == Status.DELETED:
+        raise ValidationError(
+            f"L'adresse {value}@{domain.name} existe déjà (supprimée : une adresse n'est jamais "
+            "redonnée à quelqu'un d'autre).",
+            code="taken",
+        )
+    if status is not None:
         raise ValidationError(f"L'adresse {value}@{domain.name} existe déjà.", code="taken")
     aliases = Alias.objects.annotate(lowered=Lower("local_part"))
     if aliases.filter(domain=domain, lowered=value).exists():
@@ -223,10 +230,9 @@ def mailbox_create(
             job=job, adopted_row=adopted_row, reserved=is_reserved(mailbox.local_part)
         )
         act.target = mailbox.address
+        # The act, never the member's name or contact details (invariant 7).
         act.detail = "; ".join(
-            part
-            for part in (f"membre {member.full_name}", f"envoi n°{job.pk}", reason, outcome.warning)
-            if part
+            part for part in (f"envoi n°{job.pk}", reason, outcome.warning) if part
         )
     logger.info("mailbox %s created, job %s queued", mailbox.address, job.pk)
     return outcome
@@ -265,7 +271,17 @@ def mailbox_password_reset(
     return outcome
 
 
+def refuse_deleted(mailbox: Mailbox) -> None:
+    """A deleted mailbox takes no act but its erasure: no password, no enabling, no email."""
+    if mailbox.status == Status.DELETED:
+        raise ValidationError(
+            f"L'adresse {mailbox.address} est supprimée : plus aucune connexion ni aucun envoi "
+            "(ses données sont effacées après le délai de conservation)."
+        )
+
+
 def _password_reset(mailbox: Mailbox, actor: Actor) -> ResetOutcome:
+    refuse_deleted(mailbox)
     if mailbox.status == Status.DISABLED:
         raise ValidationError(
             f"L'adresse {mailbox.address} est désactivée : réactivez-la avant d'envoyer "
@@ -297,6 +313,7 @@ def mailbox_disable(*, mailbox: Mailbox | str, actor: Actor) -> Mailbox:
     """Refuse logins at once in the mail table, then record it; raises ProvisioningError."""
     with audited(Action.MAILBOX_DISABLE, actor=actor, target=_target(mailbox)) as act:
         mailbox = _resolve(mailbox)
+        refuse_deleted(mailbox)
         if mailbox.status == Status.DISABLED:
             raise ValidationError(f"L'adresse {mailbox.address} est déjà désactivée.")
         if mailserver.user_row(mailbox.address) is not None:
@@ -311,6 +328,7 @@ def mailbox_disable(*, mailbox: Mailbox | str, actor: Actor) -> Mailbox:
 def mailbox_enable(*, mailbox: Mailbox | str, actor: Actor) -> Mailbox:
     with audited(Action.MAILBOX_ENABLE, actor=actor, target=_target(mailbox)):
         mailbox = _resolve(mailbox)
+        refuse_deleted(mailbox)
         if mailbox.status != Status.DISABLED:
             raise ValidationError(f"L'adresse {mailbox.address} n'est pas désactivée.")
         if mailserver.user_row(mailbox.address) is None:
@@ -326,6 +344,7 @@ def mailbox_enable(*, mailbox: Mailbox | str, actor: Actor) -> Mailbox:
 def mailbox_confirmation_resend(*, mailbox: Mailbox | str, actor: Actor) -> ProvisioningJob:
     with audited(Action.CONFIRMATION_RESEND, actor=actor, target=_target(mailbox)):
         mailbox = _resolve(mailbox)
+        refuse_deleted(mailbox)
         job = mailbox.jobs.filter(state=PASSWORD_STEP.done).order_by("-created_at", "-pk").first()
         if job is None:
             raise ValidationError(

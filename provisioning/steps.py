@@ -36,6 +36,11 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 Status = Mailbox.Status
+# A job never sends a password (nor the email after it) to these mailboxes.
+STOPPED = {
+    Status.DISABLED: "Adresse désactivée entre-temps : aucun mot de passe envoyé.",
+    Status.DELETED: "Adresse supprimée entre-temps : aucun mot de passe envoyé.",
+}
 
 
 # --- The password, then the email -----------------------------------------------------------
@@ -47,8 +52,8 @@ def job_deliver_password(*, job_id: int) -> None:
     if job is None:
         logger.info("job %s: nothing to do (finished, or another worker holds it)", job_id)
         return
-    if job.mailbox.status == Status.DISABLED:
-        _fail(job, PASSWORD_STEP, "Adresse désactivée entre-temps : aucun mot de passe envoyé.")
+    if job.mailbox.status in STOPPED:
+        _fail(job, PASSWORD_STEP, STOPPED[job.mailbox.status])
         return
     ok, sent = _attempt(job, PASSWORD_STEP, lambda: _write_hash_then_text(job))
     if not ok:
@@ -87,6 +92,7 @@ def _write_hash_then_text(job: ProvisioningJob) -> sms.SentSms | None:
     # A worker that lost its claim while hashing must not replace the newer attempt's hash.
     if not ProvisioningJob.objects.holds_claim(job, PASSWORD_STEP):
         return None
+    _refuse_deleted(mailbox)
     # A new row gets the quota (an existing one keeps it: provisioning.mailsync owns it).
     mailserver.user_set_password(
         address=mailbox.address,
@@ -96,14 +102,24 @@ def _write_hash_then_text(job: ProvisioningJob) -> sms.SentSms | None:
     )
     if not ProvisioningJob.objects.holds_claim(job, PASSWORD_STEP):
         return None
+    _refuse_deleted(mailbox)  # deleted while the hash was written: no SMS, ever
     body = sms.password_sms(kind=job.kind, address=mailbox.address, password=password)
     return sms.send_sms(to=str(mailbox.member.phone), body=body)
+
+
+def _refuse_deleted(mailbox: Mailbox) -> None:
+    """mailbox_delete stops the jobs in flight; this holds even for one it did not see."""
+    if Mailbox.objects.filter(pk=mailbox.pk, status=Status.DELETED).exists():
+        raise PermanentError(STOPPED[Status.DELETED])
 
 
 def job_send_email(*, job_id: int) -> None:
     """The email after the SMS: settings after a creation, a notice after a reset."""
     job = ProvisioningJob.objects.claim(job_id, EMAIL_STEP)
     if job is None:
+        return
+    if job.mailbox.status == Status.DELETED:
+        _fail(job, EMAIL_STEP, "Adresse supprimée entre-temps : aucun email envoyé.")
         return
     ok, _sent = _attempt(job, EMAIL_STEP, lambda: _send_member_email(job))
     if ok:

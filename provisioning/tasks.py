@@ -7,6 +7,8 @@ starts with a compare-and-set claim, so a redelivered message is a no-op.
 from celery import shared_task
 from django.conf import settings
 
+from audit.services import Actor
+
 from . import mailsync, steps
 from .dnshealth import watch as dns_watch
 from .exceptions import TransientError
@@ -83,3 +85,11 @@ def alert_sms_failure(job_id: int) -> None:
 )
 def watch_dns() -> None:
     dns_watch.domains_watch_dns()
+
+
+@shared_task(name="provisioning.purge_data", ignore_result=True)
+def purge_data() -> None:
+    """Daily (beat): erase what is past its retention delay, as `purgedata` does."""
+    from . import retention  # here: it reaches memberrequests, whose tasks import this module
+
+    retention.data_purge(actor=Actor.system("purge quotidienne"))

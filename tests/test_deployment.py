@@ -1,5 +1,6 @@
 """docker-compose.yml validates and holds what a deployment needs (no engine runs here)."""
 
+import io
 import re
 import shutil
 import subprocess
@@ -7,7 +8,8 @@ import tomllib
 from pathlib import Path
 
 import yaml
-from django.test import SimpleTestCase
+from django.core.management import call_command
+from django.test import SimpleTestCase, TestCase
 
 from .services import require_binary
 
@@ -83,3 +85,15 @@ class ImageTests(SimpleTestCase):
         for requirement in project["dependencies"]:
             with self.subTest(requirement=requirement):
                 self.assertIn("==", pinned.get(requirement_name(requirement), ""))
+
+
+class MigrationTests(TestCase):
+    databases = {"default", "mailserver"}
+
+    def test_it_has_a_migration_for_every_model_change(self):
+        # A choice or a field changed without its migration would reach production unmigrated.
+        out = io.StringIO()
+        try:
+            call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
+        except SystemExit:
+            self.fail(f"a model change has no migration:\n{out.getvalue()}")

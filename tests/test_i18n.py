@@ -33,6 +33,7 @@ SOURCE_DIRS = [
     "audit",
     "memberrequests",
     "api",
+    "roles",
     "templates",
 ]
 # The keywords Django's makemessages gives xgettext, besides xgettext's own for Python.

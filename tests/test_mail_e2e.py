@@ -5,23 +5,30 @@ PostfixAdmin tables, × each hash scheme Dovecot here supports. A mailbox is cre
 the services, the worker's step runs, and the password is taken from the SMS outbox.
 Aliases and quotas go through the commands (`createalias`, `setquota`), as an operator
 types them; Postfix delivers to Dovecot over LMTP, with the quota plugin and its dict.
+A deleted mailbox is refused at once, erased with the clock past retention, and its maildir
+removed by the mail host's job that `mailserver_config` prints, run as a shell would.
 """
 
 import imaplib
 import io
+import os
 import smtplib
 import subprocess
 import tempfile
 import uuid
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from unittest import mock
 
 from django.core.management import call_command
 from django.db import connections
 from django.test import TransactionTestCase, override_settings
+from django.utils import timezone
 
-from accounts.models import Mailbox
-from provisioning import aliases, mailserver, services, tasks
+from accounts.models import Mailbox, Member
+from audit.models import Action, AuditRecord
+from provisioning import aliases, erasure, mailconfig, mailserver, services, tasks
 from provisioning.sms import locmem
 
 from .base import (
@@ -231,6 +238,65 @@ class MailServerContract:
         login_with_otp(self.client, user, static, tokens[0])
         page = self.client.get(f"/admin/accounts/mailbox/{member.pk}/change/")
         self.assertContains(page, f"{usage['bytes']} octets sur 1 Mo")
+
+    def test_it_refuses_a_deleted_mailbox_at_once_and_erases_it_after_retention(self):
+        mailbox, password = self.create()
+        other, other_password = self.create()
+        for address, secret in ((mailbox.address, password), (other.address, other_password)):
+            self.send(address, secret, address, f"Avant la suppression ({self.schema})")
+            self.assert_arrives(address, secret, f"Avant la suppression ({self.schema})")
+        homes = self.stack.workdir / "mail" / DOMAIN
+        self.assertTrue((homes / mailbox.local_part / "Maildir").is_dir())
+
+        call_command("deletemailbox", mailbox.address, stdout=io.StringIO())
+        self.assert_refused(mailbox.address, password)  # at once, IMAP and SMTP
+        self.assert_logs_in(other.address, other_password)
+
+        past_retention = timezone.now() + timedelta(days=31)
+        with mock.patch("django.utils.timezone.now", return_value=past_retention):
+            report = erasure.mailboxes_erase_due(actor=TEST_ACTOR)
+        self.assertEqual((report.erased, report.failed), ([mailbox.address], []))
+        self.assertIsNone(mailserver.user_row(mailbox.address))
+        member = Member.objects.get(pk=mailbox.member_id)
+        self.assertEqual(
+            (member.full_name, member.personal_email, str(member.phone)), ("membre effacé", "", "")
+        )
+        personal_email = f"{mailbox.local_part}@x.org"
+        for row in AuditRecord.objects.values_list("target", "detail"):
+            self.assertNotIn(personal_email, " ".join(row))
+        deleted = AuditRecord.objects.get(action=Action.MAILBOX_DELETE)
+        self.assertEqual((deleted.target, deleted.outcome), (mailbox.address, "success"))
+        self.assertTrue(deleted.actor_label.startswith("système (commande deletemailbox"))
+
+        self.run_maildir_job()
+        self.assertFalse((homes / mailbox.local_part).exists())
+        self.assertTrue((homes / other.local_part / "Maildir").is_dir())
+        self.assert_arrives(other.address, other_password, f"Avant la suppression ({self.schema})")
+
+    def run_maildir_job(self) -> None:
+        """The cron line `mailserver_config` prints, run by a shell, with the stack's mail
+        root and this app's manage.py reading the test database."""
+        app = connections["default"].settings_dict
+        if connections["default"].vendor != "postgresql":
+            unavailable("the maildir job needs the app database on PostgreSQL, as in CI")
+        password = f":{app['PASSWORD']}" if app.get("PASSWORD") else ""
+        url = (
+            f"postgresql://{app['USER']}{password}@{app.get('HOST') or '127.0.0.1'}:"
+            f"{app.get('PORT') or 5432}/{app['NAME']}"
+        )
+        folder = Path(self.enterContext(tempfile.TemporaryDirectory()))
+        mail_root = str(self.stack.workdir / "mail")
+        call_command("mailserver_config", output_dir=str(folder), mail_root=mail_root,
+                     stdout=io.StringIO())  # fmt: skip
+        job = (folder / mailconfig.CRON_FILE).read_text()
+        [line] = [line for line in job.splitlines() if line and not line.startswith("#")]
+        command = line.split(" root ", 1)[1]
+        self.assertTrue(command.startswith(f"cd {mail_root} && "), command)
+        env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "octopus_mail.settings"}
+        result = subprocess.run(
+            ["sh", "-c", command], env=env, capture_output=True, text=True, timeout=120
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
 
     def test_it_refuses_a_disabled_mailbox_until_it_is_enabled(self):
         mailbox, password = self.create()

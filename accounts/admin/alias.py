@@ -15,6 +15,8 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.services import Actor
 from provisioning import aliases, selectors
+from roles.admin import DomainScopedAdminMixin
+from roles.forms import scoped_alias_form
 
 from ..forms import AliasForm
 from ..models import Alias, AliasDestination, Domain
@@ -24,7 +26,7 @@ SHOWN_DESTINATIONS = 3
 
 
 @admin.register(Alias)
-class AliasAdmin(admin.ModelAdmin):
+class AliasAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
     form = AliasForm
     list_display = ["address_display", "destinations_display", "active", "state_display"]
     list_select_related = ["domain"]
@@ -41,6 +43,9 @@ class AliasAdmin(admin.ModelAdmin):
             .select_related("domain")
             .prefetch_related(Prefetch("destinations", queryset=destinations))
         )
+
+    def scope_form(self, request, form_class):
+        return scoped_alias_form(form_class, request.user)
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)

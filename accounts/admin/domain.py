@@ -5,7 +5,9 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from audit.services import Actor
+from memberrequests import selfservice
 from provisioning import quotas
+from roles.admin import AdministratorsOnlyAdminMixin
 
 from ..forms import DomainForm
 from ..models import Domain
@@ -13,7 +15,7 @@ from .dns import DnsHealthAdminMixin
 
 
 @admin.register(Domain)
-class DomainAdmin(DnsHealthAdminMixin, admin.ModelAdmin):
+class DomainAdmin(AdministratorsOnlyAdminMixin, DnsHealthAdminMixin, admin.ModelAdmin):
     form = DomainForm
     list_display = ["name", "imap_host", "smtp_host", "webmail_url", "cloud_url", "dns_health_link"]
     readonly_fields = ["dns_health_link"]
@@ -26,12 +28,25 @@ class DomainAdmin(DnsHealthAdminMixin, admin.ModelAdmin):
         (_("Liens"), {"fields": ["webmail_url", "cloud_url"]}),
         (_("DNS"), {"fields": ["mx_host", "dkim_selector", "dns_health_link"]}),
         (_("Espace"), {"fields": ["default_quota"]}),
+        (_("Demandes des membres"), {"fields": ["self_service_reset"]}),
     ]
 
     def has_delete_permission(self, request, obj=None):
         return False
 
     def save_model(self, request, obj, form, change):
+        """The self-service switch goes through its use case, recorded, once the domain is
+        saved; so does a new default quota (below)."""
+        enabled = obj.self_service_reset
+        if "self_service_reset" in form.changed_data:
+            obj.self_service_reset = not enabled
+        self._save_with_quota(request, obj, form, change)
+        if obj.self_service_reset != enabled:
+            selfservice.domain_set_self_service_reset(
+                domain=obj, enabled=enabled, actor=Actor.from_request(request)
+            )
+
+    def _save_with_quota(self, request, obj, form, change):
         """A new default quota goes through its use case: recorded, and written for every
         mailbox that follows it."""
         if not change or "default_quota" not in form.changed_data:

@@ -13,9 +13,12 @@ from django.utils.translation import gettext_lazy as _
 from audit.services import Actor
 from provisioning import quotas, selectors, services
 from provisioning.exceptions import ProvisioningError
+from roles import access
+from roles.admin import DomainScopedAdminMixin
 
 from ..forms import MailboxChangeForm, MailboxCreationForm
-from ..models import Domain, Mailbox
+from ..models import Domain, Mailbox, Member
+from . import memberdata
 from .jobs import JobInline, LastJobFilter
 from .quota import NearlyFullFilter, attach_usage, usage_html
 
@@ -23,7 +26,7 @@ TONES = {"ok": "#1a7f37", "waiting": "#9a6700", "error": "#cf222e"}
 
 
 @admin.register(Mailbox)
-class MailboxAdmin(admin.ModelAdmin):
+class MailboxAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
     add_form = MailboxCreationForm
     form = MailboxChangeForm
     list_display = [
@@ -39,7 +42,10 @@ class MailboxAdmin(admin.ModelAdmin):
     # The quota is the one field edited on the page; the actions and the button do the rest.
     fields = [*readonly_fields[:5], "quota", *readonly_fields[5:]]
     inlines = [JobInline]
-    actions = ["reset_password", "disable", "enable", "resend_confirmation"]
+    actions = [
+        "reset_password", "disable", "enable", "resend_confirmation", "delete_mailboxes",
+        "export_member_data",
+    ]  # fmt: skip
 
     class Media:
         js = ["accounts/suggest_local_part.js", "accounts/mailbox_status.js"]
@@ -147,7 +153,9 @@ class MailboxAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("statut"), ordering="status")
     def status_display(self, obj):
-        colours = {"active": "#1a7f37", "pending": "#9a6700", "disabled": "#6e7781"}
+        colours = {
+            "active": "#1a7f37", "pending": "#9a6700", "disabled": "#6e7781", "deleted": "#57606a",
+        }  # fmt: skip
         return format_html(
             '<strong style="color:{}">{}</strong>',
             colours.get(obj.status, "#000"),
@@ -197,7 +205,7 @@ class MailboxAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("alias qui y mènent"))
     def aliases_display(self, obj):
-        reaching = selectors.aliases_reaching(obj.address)
+        reaching = selectors.aliases_reaching(obj.address, domains=obj.viewer_domains)
         if not reaching:
             return "—"
         return format_html_join(
@@ -232,7 +240,7 @@ class MailboxAdmin(admin.ModelAdmin):
     def status_view(self, request, object_id):
         """The last delivery's state, for the mailbox page to follow without a reload."""
         mailbox = self.get_object(request, object_id)
-        if mailbox is None:
+        if mailbox is None or not self.has_view_permission(request, mailbox):
             raise Http404
         job = selectors.last_job(mailbox)
         if job is None:
@@ -262,7 +270,10 @@ class MailboxAdmin(admin.ModelAdmin):
         """Checks the address as it is typed in the creation form (suggest_local_part.js)."""
         if not self.has_add_permission(request):
             raise Http404
-        domain = Domain.objects.filter(pk=request.GET.get("domain") or None).first()
+        domain_id = request.GET.get("domain", "")
+        # Another domain than the user's reads as an unknown one: nothing to probe.
+        domains = access.managed_domains(request.user)
+        domain = domains.filter(pk=domain_id).first() if domain_id.isdigit() else None
         if domain is None:
             return JsonResponse({"ok": False, "message": ""})
         local_part = request.GET.get("local_part", "")
@@ -318,7 +329,8 @@ class MailboxAdmin(admin.ModelAdmin):
     def disable(self, request, queryset):
         def disable(mailbox, actor):
             services.mailbox_disable(mailbox=mailbox, actor=actor)
-            note = selectors.still_reaching_note(mailbox.address)
+            names = access.managed_domain_names(request.user)
+            note = selectors.still_reaching_note(mailbox.address, domains=names)
             if note:
                 self.message_user(request, note, messages.WARNING)
 
@@ -338,3 +350,20 @@ class MailboxAdmin(admin.ModelAdmin):
             lambda m, actor: services.mailbox_confirmation_resend(mailbox=m, actor=actor),
             _("%(address)s : email de confirmation en cours d'envoi."),
         )  # fmt: skip
+
+    @admin.action(
+        description=_("Supprimer (connexions refusées, données effacées ensuite)"),
+        permissions=["mailbox_delete"],
+    )
+    def delete_mailboxes(self, request, queryset):
+        """A confirmation page first, which offers to erase the member's data at once."""
+        return memberdata.delete_action(self, request, queryset)
+
+    def has_mailbox_delete_permission(self, request):
+        """Deleting a mailbox (then erasing its member's data): administrators only."""
+        return access.is_administrator(request.user)
+
+    @admin.action(description=_("Exporter les données (JSON)"))
+    def export_member_data(self, request, queryset):
+        members = Member.objects.filter(mailboxes__in=queryset.values("pk"))
+        return memberdata.export_action(self, request, members)

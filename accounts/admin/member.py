@@ -6,18 +6,22 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 
 from audit.services import Actor
+from roles.admin import DomainScopedAdminMixin
 
 from .. import services as member_services
 from ..forms import MemberChangeForm
 from ..models import Member
+from . import memberdata
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
+    domain_lookups = ("mailboxes__domain",)
     list_display = ["full_name", "personal_email", "phone"]
     search_fields = ["full_name", "personal_email", "mailboxes__local_part"]
     form = MemberChangeForm
     fields = ["full_name", "personal_email", "phone"]
+    actions = ["export_member_data"]
 
     def save_model(self, request, obj, form, change):
         """Through member_update: the member hears of a new phone or email, always."""
@@ -55,3 +59,7 @@ class MemberAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.action(description=_("Exporter les données (JSON)"))
+    def export_member_data(self, request, queryset):
+        return memberdata.export_action(self, request, queryset)

@@ -86,6 +86,17 @@ class MailserverConfigTests(TransactionTestCase):
         self.assertNotIn("quota_rule", text)
         self.assertIn("Quotas are not configured for 2.4", text)
 
+    def test_it_prints_the_mail_hosts_job_that_removes_erased_maildirs(self):
+        text = run("--mail-root", "/srv/vmail", "--app-command", "ssh app ./manage.py")
+        self.assertIn("# ===== octopus-erased-maildirs =====", text)
+        self.assertIn(
+            "17 4 * * * root cd /srv/vmail && ssh app ./manage.py erasedmaildirs --since 7d | "
+            "grep -xE '[a-z0-9-]+(\\.[a-z0-9-]+)+/[a-z0-9]+([._-][a-z0-9]+)*/' | "
+            "xargs -r rm -rf --\n",
+            text,
+        )
+        self.assertIn("erasedmaildirs --since 7d", run("--dovecot", "2.4"))
+
     def test_it_writes_one_private_file_each(self):
         folder = Path(self.enterContext(tempfile.TemporaryDirectory()))
         run("--output-dir", str(folder))
@@ -93,7 +104,8 @@ class MailserverConfigTests(TransactionTestCase):
         self.assertEqual(
             names,
             ["90-quota.conf", "dovecot-dict-sql.conf.ext", "dovecot-sql.conf.ext",
-             "virtual_alias_maps.cf", "virtual_mailbox_domains.cf", "virtual_mailbox_maps.cf"],
+             "octopus-erased-maildirs", "virtual_alias_maps.cf", "virtual_mailbox_domains.cf",
+             "virtual_mailbox_maps.cf"],
         )  # fmt: skip
         self.assertEqual(os.stat(folder / "dovecot-sql.conf.ext").st_mode & 0o777, 0o640)
 

@@ -58,6 +58,28 @@ class MailTableContract:
         row = mailserver.user_row(ADDRESS)
         self.assertEqual((row["password"], row["active"]), ("{SHA512-CRYPT}$6$x$z", False))
 
+    def test_it_deletes_a_user_and_nothing_else(self):
+        mailserver.user_set_password(address=ADDRESS, password_hash="{X}a", name="Pierre Dupont")
+        mailserver.user_set_password(address=MARIE, password_hash="{X}b")
+        mailserver.alias_set(source=BUREAU, destinations=[ADDRESS, MARIE], active=True)
+        self.assertTrue(mailserver.user_delete(address=ADDRESS))
+        self.assertIsNone(mailserver.user_row(ADDRESS))
+        self.assertEqual(mailserver.domain_users(DOMAIN), {MARIE: True})
+        self.assertEqual(self.delivered_to(MARIE), self.own_delivery_of(MARIE))
+        self.assertEqual(self.delivered_to(ADDRESS), [])
+        # The aliases are the app's to change (provisioning.mailsync), never the gateway's.
+        self.assertEqual(mailserver.alias_row(BUREAU)["destinations"], [ADDRESS, MARIE])
+        self.assertFalse(mailserver.user_delete(address=ADDRESS))  # a retry finds it gone
+
+    def test_it_deletes_nothing_while_the_database_is_read_only(self):
+        mailserver.user_set_password(address=ADDRESS, password_hash="{X}a")
+        self.read_only(True)
+        self.addCleanup(self.read_only, False)
+        with self.assertRaisesMessage(TransientError, "nouvel essai automatique"):
+            mailserver.user_delete(address=ADDRESS)
+        self.read_only(False)
+        self.assertEqual(mailserver.user_row(ADDRESS)["password"], "{X}a")
+
     def test_it_refuses_to_enable_an_address_it_does_not_hold(self):
         with self.assertRaisesMessage(PermanentError, "absente de la table"):
             mailserver.user_set_active(address=ADDRESS, active=True)
@@ -205,6 +227,9 @@ class MailTableContract:
 class IspmailContract(MailTableContract):
     own_delivery: list[str] = []  # a mailbox has no alias row of its own
 
+    def own_delivery_of(self, address: str) -> list[str]:
+        return []
+
     def test_it_keeps_one_row_per_destination(self):
         mailserver.alias_set(source=BUREAU, destinations=[ADDRESS, MARIE], active=True)
         rows = self.fetch(
@@ -225,6 +250,20 @@ class IspmailContract(MailTableContract):
 class PostfixadminContract(MailTableContract):
     schema = "postfixadmin"
     own_delivery = [ADDRESS]  # PostfixAdmin's alias of the mailbox to itself
+
+    def own_delivery_of(self, address: str) -> list[str]:
+        return [address]
+
+    def test_it_deletes_the_mailbox_row_and_its_own_alias_row_as_postfixadmin_does(self):
+        mailserver.user_set_password(address=ADDRESS, password_hash="{X}a", name="Pierre Dupont")
+        # A forward set in PostfixAdmin's own pages: the mailbox's alias row goes all the same.
+        self.fetch("UPDATE alias SET goto = %s WHERE address = %s",
+                   [f"{ADDRESS},{OUTSIDE}", ADDRESS], commit=True)  # fmt: skip
+        mailserver.alias_set(source=BUREAU, destinations=[ADDRESS], active=True)
+        self.assertTrue(mailserver.user_delete(address=ADDRESS))
+        self.assertEqual(self.fetch("SELECT COUNT(*) FROM mailbox"), [(0,)])
+        self.assertEqual(self.fetch("SELECT address FROM alias"), [(BUREAU,)])
+        self.assertEqual(self.fetch("SELECT domain FROM domain"), [(DOMAIN,)])
 
     def test_it_writes_the_alias_row_postfixadmin_displays(self):
         mailserver.alias_set(source=BUREAU, destinations=[ADDRESS, OUTSIDE], active=False)

@@ -13,7 +13,8 @@ class Command(BaseCommand):
         "Print the Dovecot dovecot-sql.conf.ext (with each user's quota_rule), the quota "
         "plugin's 90-quota.conf and dovecot-dict-sql.conf.ext (usage in quota2), and the "
         "Postfix pgsql:/mysql: map files that match MAILSERVER_SCHEMA, MAILSERVER_DATABASE_URL "
-        "and MAILSERVER_PASSWORD_SCHEME."
+        "and MAILSERVER_PASSWORD_SCHEME; and the mail host's cron job that removes the maildirs "
+        "of erased mailboxes."
     )
 
     def add_arguments(self, parser):
@@ -29,6 +30,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--mail-user", default="vmail", help="the user that owns the mailboxes (mail_uid)"
         )
+        parser.add_argument(
+            "--mail-root",
+            default="/var/vmail",
+            help="the folder holding DOMAIN/USER/ (Dovecot's mail_home /var/vmail/%%d/%%n)",
+        )
+        parser.add_argument(
+            "--app-command",
+            help="how the mail host runs this app's manage.py (default: this host's, as here)",
+        )
 
     def handle(
         self, *, dovecot, output_dir, db_user, db_password, dovecot_dir, mail_user, **options
@@ -38,7 +48,12 @@ class Command(BaseCommand):
         except mailconfig.UnsupportedDatabase as exc:
             raise CommandError(str(exc)) from None
         files = mailconfig.all_files(
-            db, dovecot_version=dovecot, dovecot_dir=dovecot_dir, mail_user=mail_user
+            db,
+            dovecot_version=dovecot,
+            dovecot_dir=dovecot_dir,
+            mail_user=mail_user,
+            mail_root=options["mail_root"],
+            app_command=options["app_command"],
         )
         if not output_dir:
             for name, text in files.items():

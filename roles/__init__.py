@@ -1,0 +1,1 @@
+"""Roles: « Administrateurs » see every domain, « Gestionnaires » only those entrusted to them."""
