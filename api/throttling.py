@@ -6,21 +6,13 @@ public pages' limits do (memberrequests/throttle.py): it slows a runaway script,
 no secret.
 """
 
-import logging
 import math
 import time
 
-from django.core.cache import cache
-from django.core.cache.backends.locmem import LocMemCache
-from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-SHARED_CACHE_RETRY = 30  # seconds without trying an unreachable shared cache again
-
-log = logging.getLogger(__name__)
-_fallback = LocMemCache("api-throttle-fallback", {})
-_shared_cache_down_until = 0.0
+from memberrequests import throttle
 
 
 class TokenRateThrottle(SimpleRateThrottle):
@@ -40,30 +32,7 @@ class TokenRateThrottle(SimpleRateThrottle):
         now = time.time()
         window = int(now // self.duration)
         self.wait_seconds = (window + 1) * self.duration - now
-        return _count(f"{key}:{window}", self.duration) <= self.num_requests
+        return throttle.count(f"{key}:{window}", self.duration + 1) <= self.num_requests
 
     def wait(self) -> int:
         return max(1, math.ceil(self.wait_seconds))
-
-
-def _count(key: str, window: int) -> int:
-    global _shared_cache_down_until
-    if time.monotonic() >= _shared_cache_down_until:
-        try:
-            return _increment(cache, key, window)
-        except (RedisError, OSError) as exc:
-            _shared_cache_down_until = time.monotonic() + SHARED_CACHE_RETRY
-            log.error(
-                "Shared cache unreachable (%s: %s): API rates count per process for %d s",
-                type(exc).__name__, exc, SHARED_CACHE_RETRY,
-            )  # fmt: skip
-    return _increment(_fallback, key, window)
-
-
-def _increment(store, key: str, window: int) -> int:
-    store.add(key, 0, timeout=window + 1)
-    try:
-        return store.incr(key)
-    except ValueError:  # expired between add() and incr()
-        store.set(key, 1, timeout=window + 1)
-        return 1

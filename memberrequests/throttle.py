@@ -32,7 +32,7 @@ _shared_cache_down_until = 0.0  # time.monotonic() before which the shared cache
 def throttle_allows(*, scope: str, key: str, limit: tuple[int, int]) -> bool:
     """Count one attempt; False once `limit` attempts were already seen in the window."""
     attempts, window = limit
-    return _count(throttle_key(scope, key), window) <= attempts
+    return count(throttle_key(scope, key), window) <= attempts
 
 
 def throttle_key(scope: str, key: str) -> str:
@@ -41,7 +41,11 @@ def throttle_key(scope: str, key: str) -> str:
     return f"memberrequests:throttle:{digest}"
 
 
-def _count(cache_key: str, window: int) -> int:
+def count(cache_key: str, window: int) -> int:
+    """Count one more attempt under `cache_key` for `window` seconds; the count so far.
+
+    In the shared cache, or in this process's memory while the shared one is unreachable.
+    The API's rate per token counts here too (api/throttling.py)."""
     global _shared_cache_down_until
     if time.monotonic() >= _shared_cache_down_until:
         try:

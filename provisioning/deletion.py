@@ -53,8 +53,10 @@ def mailbox_delete(
     found = _quiet_lookup(mailbox)
     if erase_now and found is not None and found.status == Status.DELETED:
         return DeleteOutcome(found, (), erased=mailbox_erase(mailbox=found, actor=actor))
-    with audited(Action.MAILBOX_DELETE, actor=actor, target=_target(mailbox)) as act:
-        mailbox = _resolve(mailbox)
+    with audited(
+        Action.MAILBOX_DELETE, actor=actor, target=services.mailbox_target(mailbox)
+    ) as act:
+        mailbox = services.mailbox_resolve(mailbox, fresh=True)
         if mailbox.status == Status.DELETED:
             raise ValidationError(_already_deleted(mailbox))
         reaching = tuple(
@@ -83,19 +85,9 @@ def _already_deleted(mailbox: Mailbox) -> str:
 
 def _quiet_lookup(mailbox: Mailbox | str) -> Mailbox | None:
     try:
-        return _resolve(mailbox)
+        return services.mailbox_resolve(mailbox, fresh=True)
     except ValidationError:
         return None  # the audited path below refuses it, and records the refusal
-
-
-def _resolve(mailbox: Mailbox | str) -> Mailbox:
-    if isinstance(mailbox, Mailbox):
-        return Mailbox.objects.select_related("domain", "member").get(pk=mailbox.pk)
-    return services.mailbox_get(address=mailbox)
-
-
-def _target(mailbox: Mailbox | str) -> str:
-    return mailbox.address if isinstance(mailbox, Mailbox) else mailbox.strip().lower()
 
 
 def _mark_deleted(mailbox: Mailbox) -> int:

@@ -98,16 +98,6 @@ def day(moment: datetime) -> str:
     return dateformat.format(timezone.localtime(moment), "d/m/Y")
 
 
-def _resolve(mailbox: Mailbox | str) -> Mailbox:
-    if isinstance(mailbox, Mailbox):
-        return Mailbox.objects.select_related("domain", "member").get(pk=mailbox.pk)
-    return services.mailbox_get(address=mailbox)
-
-
-def _target(mailbox: Mailbox | str) -> str:
-    return mailbox.address if isinstance(mailbox, Mailbox) else mailbox.strip().lower()
-
-
 # --- Erasing -------------------------------------------------------------------------------
 
 
@@ -137,8 +127,8 @@ def mailbox_erase(*, mailbox: Mailbox | str, actor: Actor) -> EraseOutcome:
     Raises ValidationError (not deleted, already erased) or ProvisioningError (the mail
     database: nothing is erased in the app, and a new attempt starts over).
     """
-    with audited(Action.MAILBOX_ERASE, actor=actor, target=_target(mailbox)) as act:
-        mailbox = _resolve(mailbox)
+    with audited(Action.MAILBOX_ERASE, actor=actor, target=services.mailbox_target(mailbox)) as act:
+        mailbox = services.mailbox_resolve(mailbox, fresh=True)
         if mailbox.status != Status.DELETED:
             raise ValidationError(
                 f"L'adresse {mailbox.address} n'est pas supprimée : supprimez-la d'abord."

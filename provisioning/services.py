@@ -249,11 +249,18 @@ def _row_already_there(address: str) -> bool:
     return found
 
 
-def _resolve(mailbox: Mailbox | str) -> Mailbox:
-    return mailbox if isinstance(mailbox, Mailbox) else mailbox_get(address=mailbox)
+def mailbox_resolve(mailbox: Mailbox | str, *, fresh: bool = False) -> Mailbox:
+    """The Mailbox given, read again when `fresh`, or the one at a full address as typed
+    (commands, API); a ValidationError naming what is wrong otherwise."""
+    if not isinstance(mailbox, Mailbox):
+        return mailbox_get(address=mailbox)
+    if fresh:
+        return Mailbox.objects.select_related("domain", "member").get(pk=mailbox.pk)
+    return mailbox
 
 
-def _target(mailbox: Mailbox | str) -> str:
+def mailbox_target(mailbox: Mailbox | str) -> str:
+    """What the audit trail names: the address, as stored or as typed."""
     return mailbox.address if isinstance(mailbox, Mailbox) else mailbox.strip().lower()
 
 
@@ -264,8 +271,8 @@ def mailbox_password_reset(
 
     `mailbox` is a Mailbox, or its full address as typed (commands, API).
     """
-    with audited(Action.PASSWORD_RESET, actor=actor, target=_target(mailbox)) as act:
-        outcome = _password_reset(_resolve(mailbox), actor)
+    with audited(Action.PASSWORD_RESET, actor=actor, target=mailbox_target(mailbox)) as act:
+        outcome = _password_reset(mailbox_resolve(mailbox), actor)
         joined = "demande déjà en cours, rejointe" if outcome.merged else ""
         act.detail = "; ".join(part for part in (joined, reason) if part)
     return outcome
@@ -311,8 +318,8 @@ def _password_reset(mailbox: Mailbox, actor: Actor) -> ResetOutcome:
 
 def mailbox_disable(*, mailbox: Mailbox | str, actor: Actor) -> Mailbox:
     """Refuse logins at once in the mail table, then record it; raises ProvisioningError."""
-    with audited(Action.MAILBOX_DISABLE, actor=actor, target=_target(mailbox)) as act:
-        mailbox = _resolve(mailbox)
+    with audited(Action.MAILBOX_DISABLE, actor=actor, target=mailbox_target(mailbox)) as act:
+        mailbox = mailbox_resolve(mailbox)
         refuse_deleted(mailbox)
         if mailbox.status == Status.DISABLED:
             raise ValidationError(f"L'adresse {mailbox.address} est déjà désactivée.")
@@ -326,8 +333,8 @@ def mailbox_disable(*, mailbox: Mailbox | str, actor: Actor) -> Mailbox:
 
 
 def mailbox_enable(*, mailbox: Mailbox | str, actor: Actor) -> Mailbox:
-    with audited(Action.MAILBOX_ENABLE, actor=actor, target=_target(mailbox)):
-        mailbox = _resolve(mailbox)
+    with audited(Action.MAILBOX_ENABLE, actor=actor, target=mailbox_target(mailbox)):
+        mailbox = mailbox_resolve(mailbox)
         refuse_deleted(mailbox)
         if mailbox.status != Status.DISABLED:
             raise ValidationError(f"L'adresse {mailbox.address} n'est pas désactivée.")
@@ -342,8 +349,8 @@ def mailbox_enable(*, mailbox: Mailbox | str, actor: Actor) -> Mailbox:
 
 
 def mailbox_confirmation_resend(*, mailbox: Mailbox | str, actor: Actor) -> ProvisioningJob:
-    with audited(Action.CONFIRMATION_RESEND, actor=actor, target=_target(mailbox)):
-        mailbox = _resolve(mailbox)
+    with audited(Action.CONFIRMATION_RESEND, actor=actor, target=mailbox_target(mailbox)):
+        mailbox = mailbox_resolve(mailbox)
         refuse_deleted(mailbox)
         job = mailbox.jobs.filter(state=PASSWORD_STEP.done).order_by("-created_at", "-pk").first()
         if job is None:

@@ -9,7 +9,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.test import override_settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from api import throttling
+from memberrequests import throttle
 
 from ..services import REDIS_URL, require_redis
 from .helpers import ApiTestCase, make_token
@@ -34,10 +34,10 @@ class ThrottleTests(ApiTestCase):
         self.assertEqual(self.calls(1, secret=make_token("autre"))[0].status_code, 200)
 
     def test_it_counts_in_memory_while_the_shared_cache_is_away(self):
-        down = mock.patch.object(throttling.cache, "add", side_effect=RedisConnectionError("x"))
-        with down, self.assertLogs("api.throttling", "ERROR"):
+        down = mock.patch.object(throttle.cache, "add", side_effect=RedisConnectionError("x"))
+        with down, self.assertLogs("memberrequests.throttle", "ERROR"):
             statuses = [r.status_code for r in self.calls(4)]
-        throttling._shared_cache_down_until = 0.0
+        throttle._shared_cache_down_until = 0.0
         self.assertEqual(statuses, [200, 200, 200, 429])
 
     def test_it_counts_in_redis(self):
@@ -45,7 +45,7 @@ class ThrottleTests(ApiTestCase):
         # A prefix of its own: a rerun within the minute may give the token the same id.
         redis_cache = RedisCache(REDIS_URL, {"KEY_PREFIX": uuid.uuid4().hex})
         try:
-            with mock.patch.object(throttling, "cache", redis_cache):
+            with mock.patch.object(throttle, "cache", redis_cache):
                 statuses = [r.status_code for r in self.calls(4)]
         finally:  # tests/test_worker.py waits until no other client uses this database
             for pool in redis_cache._cache._pools.values():
