@@ -165,7 +165,7 @@ def _reason(*, state, sms_status, sms_sent_at, sms_status_at, sms_error_code, la
 
 
 # Tones of the counters and of the bar's parts; the page says each in words as well.
-TONES = {"ok": "#1a7f37", "sent": "#4ac26b", "waiting": "#9a6700", "error": "#cf222e",
+TONES = {"ok": "#1a7f37", "sent": "#0969da", "waiting": "#9a6700", "error": "#cf222e",
          "neutral": "#57606a"}  # fmt: skip
 # (count, tone, French text, shown when zero)
 COUNTERS = [
@@ -232,7 +232,7 @@ def _summary(p: ImportProgress) -> str:
         }
     if not p.settled:
         return _(
-            "Tous les SMS sont partis ; encore attendus : %(receipts)d accusé(s) de réception, "
+            "Plus aucun SMS en attente ; encore attendus : %(receipts)d accusé(s) de réception, "
             "%(emails)d email(s)."
         ) % {"receipts": p.sms_sent, "emails": p.emails_waiting}
     return _(
