@@ -1,10 +1,16 @@
 """A confirmed import's progress: the counts `importmembers` and the import's page share
 (one aggregate query), the page at load time, and its JSON view (auth, domains, shape)."""
 
+import io
+import tempfile
+from pathlib import Path
+from unittest import mock
+
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Mailbox
+from accounts.models import Domain, Mailbox
 from memberrequests import importprogress, imports
 from memberrequests.importprogress import ImportProgress
 from memberrequests.models import MemberImport
@@ -162,6 +168,29 @@ class ImportProgressPageTests(ProgressTestCase):
         self.assertContains(response, f'data-url="{self.status_url(member_import)}"')
         self.assertContains(response, "memberrequests/import_progress.js")
 
+    def test_it_is_the_one_count_that_the_command_and_the_page_read(self):
+        def a_worker_meanwhile(_seconds):
+            for job in ProvisioningJob.objects.filter(state="queued"):
+                deliver(job)
+
+        counted = mock.patch.object(
+            importprogress, "member_import_progress", wraps=importprogress.member_import_progress
+        )
+        command = "memberrequests.management.commands.importmembers.time.sleep"
+        with tempfile.TemporaryDirectory() as tmp, counted as spy:
+            path = Path(tmp) / "membres.csv"
+            path.write_text(members_csv(3))
+            err = io.StringIO()
+            with mock.patch(command, side_effect=a_worker_meanwhile):
+                call_command("importmembers", str(path), stdout=io.StringIO(), stderr=err)
+            by_command = spy.call_count
+            member_import = MemberImport.objects.get()
+            state = self.client.get(self.status_url(member_import)).json()
+        self.assertGreaterEqual(by_command, 2)
+        self.assertEqual(spy.call_count, by_command + 1)
+        self.assertIn("SMS 3/3 — 3 envoyés, 0 en échec, 0 en attente", err.getvalue())
+        self.assertEqual((state["counts"]["sms_sent"], state["counts"]["sms_waiting"]), (3, 0))
+
     def test_it_shows_no_progress_before_the_confirmation(self):
         member_import = imports.member_import_preview(
             data=members_csv(2).encode(), file_name="membres.csv", domain=self.domain
@@ -227,7 +256,7 @@ class ImportProgressPageTests(ProgressTestCase):
         self.assertNotIn(b"sms_", response.content)
 
     def test_it_answers_404_to_a_gestionnaire_for_another_domains_import(self):
-        other = self.domain.__class__.objects.create(
+        other = Domain.objects.create(
             name="autre-asso.be", imap_host="autre-asso.be", smtp_host="autre-asso.be"
         )
         own = self.confirmed_import(1)
