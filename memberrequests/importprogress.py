@@ -243,7 +243,7 @@ def _summary(p: ImportProgress) -> str:
 def member_import_report_live(*, member_import: MemberImport) -> dict:
     """What the import's page shows of its progress, at load time and as JSON: two queries."""
     progress = member_import_progress(member_import=member_import)
-    failures = member_import_failures(member_import=member_import)
+    failures = member_import_failures(member_import=member_import, limit=FAILURES_SHOWN)
     more = max(progress.failures - len(failures), 0)
     return {
         "settled": progress.settled,

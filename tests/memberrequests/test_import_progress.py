@@ -121,6 +121,21 @@ class ImportProgressTests(ProgressTestCase):
         report = importprogress.member_import_report_live(member_import=member_import)
         self.assertEqual(report["summary"], "Terminé : 2 SMS remis, 0 en échec ; 2 emails envoyés.")
 
+    def test_it_lists_the_first_failures_and_says_how_many_more(self):
+        member_import = self.confirmed_import(4)
+        ProvisioningJob.objects.update(state="failed", last_error="Numéro refusé.")
+        with mock.patch.object(importprogress, "FAILURES_SHOWN", 3):
+            report = importprogress.member_import_report_live(member_import=member_import)
+        self.assertEqual([f["line"] for f in report["failures"]], [2, 3, 4])
+        self.assertEqual(report["failures"][0]["text"],
+                         "Ligne 2 : Marie Dupont 1 (membre1@octopus-soignies.be) — "
+                         "Échec : Numéro refusé.")  # fmt: skip
+        self.assertEqual(report["more_failures"], 1)
+        self.assertEqual(
+            report["more_failures_text"],
+            "… et 1 autre(s) : voyez le rapport (CSV) ou la liste des adresses.",
+        )
+
     def test_it_counts_an_import_in_one_query_whatever_its_size(self):
         queries = []
         for count in (10, 100):
