@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -24,7 +24,7 @@ from roles import access
 from roles.admin import DomainScopedAdminMixin
 from roles.forms import limit_domain_choices
 
-from . import imports, services
+from . import importprogress, imports, services
 from .forms import ImportUploadForm, RefuseForm
 from .models import MemberImport, MemberImportRow, MemberRequest
 
@@ -221,6 +221,8 @@ class MemberImportAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
                  name="memberrequests_memberimport_confirm"),
             path("<path:object_id>/rapport.csv", view(self.report_view),
                  name="memberrequests_memberimport_report"),
+            path("<path:object_id>/statut/", view(self.status_view),
+                 name="memberrequests_memberimport_status"),
             *super().get_urls(),
         ]  # fmt: skip
 
@@ -275,6 +277,10 @@ class MemberImportAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
             "can_confirm": member_import.status == MemberImport.Status.PREVIEWED
             and self.has_add_permission(request),
             "to_create": counts[RowStatus.CREATE],
+            # The provisioning's progress, shown without JS; import_progress.js follows it.
+            "live": importprogress.member_import_report_live(member_import=member_import)
+            if member_import.status == MemberImport.Status.CONFIRMED
+            else None,
         }
         return TemplateResponse(request, "admin/memberrequests/memberimport/preview.html", context)
 
@@ -305,6 +311,13 @@ class MemberImportAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
                 messages.WARNING if counts[RowStatus.ERROR] else messages.SUCCESS,
             )
         return redirect("admin:memberrequests_memberimport_change", member_import.pk)
+
+    def status_view(self, request, object_id):
+        """The confirmed import's progress, for its page to follow without a reload."""
+        member_import = self._import_or_404(request, object_id)
+        if not self.has_view_permission(request, member_import):
+            raise Http404
+        return JsonResponse(importprogress.member_import_report_live(member_import=member_import))
 
     def report_view(self, request, object_id):
         member_import = self._import_or_404(request, object_id)

@@ -20,7 +20,6 @@ from accounts.services import suggest_local_part
 from audit.models import Action
 from audit.services import Actor, audited
 from provisioning import services as provisioning
-from provisioning.models import JobState, ProvisioningJob
 
 from . import csvfile
 from .models import MemberImport, MemberImportRow
@@ -205,20 +204,6 @@ def _create_row(row: MemberImportRow, actor: Actor, reason: str) -> None:
         row.mailbox = outcome.mailbox
         _verdict(row, RowStatus.CREATED, outcome.warning or "")
     row.save(update_fields=["status", "reason", "mailbox"])
-
-
-def member_import_job_counts(*, member_import: MemberImport) -> dict[str, int]:
-    """Where the creations of a confirmed import stand: SMS sent, failed, or still waiting."""
-    jobs = ProvisioningJob.objects.filter(
-        mailbox__in=member_import.rows.filter(status=RowStatus.CREATED).values("mailbox"),
-        kind=ProvisioningJob.Kind.CREATE,
-    )
-    states = Counter(dict(jobs.values_list("state").annotate(n=Count("pk")).order_by()))
-    return {
-        "done": states[JobState.DONE],
-        "failed": states[JobState.FAILED],
-        "waiting": states[JobState.QUEUED] + states[JobState.RUNNING],
-    }
 
 
 def member_import_counts(*, member_import: MemberImport) -> Counter:

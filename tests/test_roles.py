@@ -222,7 +222,7 @@ class RoleCrawlTests(RolesTestCase):
                         self.assertEqual(statuses[url], 404, url)
         own = [MAILBOXES, f"{MAILBOXES}add/", f"{IMPORTS}add/", change_url(self.anouk),
                change_url(self.own_request), change_url(self.own_import),
-               change_url(self.anouk.member)]  # fmt: skip
+               change_url(self.anouk.member), f"{IMPORTS}{self.own_import.pk}/statut/"]  # fmt: skip
         for url in own:
             self.assertEqual(statuses[url], 200, url)
 

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from audit.services import Actor
 from provisioning import services as provisioning
 
-from ... import imports
+from ... import importprogress, imports
 from ...models import MemberImport, MemberImportRow
 from ...progress import Progress
 
@@ -86,27 +86,26 @@ class Command(BaseCommand):
         record: a worker elsewhere moves them)."""
         deadline = time.monotonic() + timeout
         while True:
-            counts = imports.member_import_job_counts(member_import=member_import)
-            total = sum(counts.values())
-            settled = counts["done"] + counts["failed"]
+            counts = importprogress.member_import_progress(member_import=member_import)
             detail = (
-                f"{counts['done']} envoyés, {counts['failed']} en échec, "
-                f"{counts['waiting']} en attente"
+                f"{counts.sms_out} envoyés, {counts.sms_failed} en échec, "
+                f"{counts.sms_waiting} en attente"
             )
-            progress.show("SMS", settled, total, detail)
-            if not counts["waiting"]:
+            settled = counts.jobs - counts.sms_waiting
+            progress.show("SMS", settled, counts.jobs, detail)
+            if counts.jobs_settled:
                 break
             if time.monotonic() >= deadline:
                 raise CommandError(
-                    f"{counts['waiting']} envoi(s) encore en attente après {timeout:g} s : un "
-                    "worker Celery tourne-t-il ? Les adresses sont créées ; suivez-les dans "
+                    f"{counts.sms_waiting} envoi(s) encore en attente après {timeout:g} s : "
+                    "un worker Celery tourne-t-il ? Les adresses sont créées ; suivez-les dans "
                     "l'administration.",
                     returncode=2,
                 )
             time.sleep(0.5)
-        if counts["failed"]:
+        if counts.sms_failed:
             raise CommandError(
-                f"{counts['failed']} SMS en échec : voyez la raison sur la page de chaque "
+                f"{counts.sms_failed} SMS en échec : voyez la raison sur la page de chaque "
                 "adresse (filtre « dernier SMS : échec de l'envoi »)."
             )
 
