@@ -44,7 +44,7 @@ class CallAuditTests(ApiTestCase):
             ("POST", f"{mailbox}disable/", None, Action.MAILBOX_DISABLE, Outcome.SUCCESS),
             ("POST", f"{mailbox}disable/", None, Action.MAILBOX_DISABLE, Outcome.REFUSED),
             ("POST", f"{mailbox}enable/", None, Action.MAILBOX_ENABLE, Outcome.SUCCESS),
-            ("DELETE", mailbox, None, Action.API_CALL, Outcome.REFUSED),
+            ("DELETE", mailbox, None, Action.MAILBOX_DELETE, Outcome.SUCCESS),
             ("GET", "/api/v1/mailboxes/nobody@octopus-soignies.be/", None, Action.API_CALL,
              Outcome.REFUSED),
             ("PUT", mailbox, None, Action.API_CALL, Outcome.REFUSED),
