@@ -1,6 +1,8 @@
 """The endpoints: each parses, calls the use case the admin calls (with the token as actor),
 and reports. Reads go through api/selectors.py; errors are problems (api/problems.py)."""
 
+import dataclasses
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import translation
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -15,6 +17,7 @@ from accounts.services import suggest_local_part
 from audit.services import Actor
 from octopus_mail.security import client_ip
 from provisioning import deletion, services
+from roles import access
 
 from . import calls, idempotency, selectors
 from .models import Scope
@@ -183,6 +186,11 @@ class MailboxDetailView(ApiView):
         mailbox = self.visible_mailbox(address)
         erase_now = options.validated_data["erase"] == "now"
         outcome = self.act(deletion.mailbox_delete, mailbox=mailbox, erase_now=erase_now)
+        # Only the aliases of the token's domains are named, as the admin names a
+        # gestionnaire's: another domain's alias is not theirs to learn of.
+        names = selectors.domain_names(self.token) if self.token.domains_limited else None
+        reaching = tuple(a for a in outcome.reaching if access.shows_address(names, a))
+        outcome = dataclasses.replace(outcome, reaching=reaching)
         return Response(MailboxDeletedSerializer(outcome, context={"request": request}).data)
 
 

@@ -158,6 +158,14 @@ class DomainIsolationTests(ApiTestCase):
         self.assertEqual(answers, ["… : pas dans les domaines de ce jeton."] * 2)
         self.assertEqual(state(), before)
 
+    def test_it_names_no_alias_of_another_domain_when_deleting(self):
+        pierre = create_pierre().mailbox.address
+        for source in ("liste@autre-asbl.be", "bureau@octopus-soignies.be"):
+            aliases.alias_save(source=source, destinations=[pierre], actor=TEST_ACTOR)
+        response = self.call("DELETE", f"/api/v1/mailboxes/{pierre}/")
+        self.assertEqual(response.status_code, 200, response.content)
+        self.assertEqual(response.json()["aliases_reaching"], ["bureau@octopus-soignies.be"])
+
 
 class DeletedDomainTests(ApiTestCase):
     def test_it_reaches_nothing_once_its_only_domain_is_deleted(self):
