@@ -10,6 +10,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from provisioning import aliases
+from provisioning import selectors as provisioning_selectors
 
 from . import idempotency, selectors
 from .aliasserializers import (
@@ -21,6 +22,7 @@ from .aliasserializers import (
     AliasStateSerializer,
 )
 from .models import Scope
+from .problems import Conflict
 from .views import ApiView, MailboxPagination, problems
 
 ALIASES = Scope.ALIASES_WRITE.value
@@ -109,5 +111,25 @@ class AliasDetailView(ApiView):
         alias = selectors.alias_for(self.token, source)
         if alias is None:
             raise exceptions.NotFound(f"L'alias {self.audit_target} n'existe pas.")
-        alias = self.act(aliases.alias_delete, alias=alias)
+        try:
+            alias = self.act(aliases.alias_delete, alias=alias)
+        except Conflict:
+            if not self.token.domains_limited:
+                raise
+            raise Conflict(self.still_reached(alias)) from None
         return Response(AliasStateSerializer(alias).data)
+
+    def still_reached(self, alias) -> str:
+        """The use case's refusal, naming only the aliases of the token's domains."""
+        names = frozenset(selectors.domain_names(self.token))
+        reaching = provisioning_selectors.aliases_reaching(alias.address, domains=names)
+        listed = ", ".join(other.address for other, _via in reaching)
+        if not listed:
+            return (
+                f"{alias.address} est une destination d'un alias d'un autre domaine : un "
+                "administrateur doit l'en retirer d'abord."
+            )
+        return (
+            f"{alias.address} est une destination de {listed} : retirez-la de ces alias "
+            "d'abord, sinon leur courrier reviendrait en erreur."
+        )

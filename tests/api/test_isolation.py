@@ -166,6 +166,17 @@ class DomainIsolationTests(ApiTestCase):
         self.assertEqual(response.status_code, 200, response.content)
         self.assertEqual(response.json()["aliases_reaching"], ["bureau@octopus-soignies.be"])
 
+    def test_it_names_no_alias_of_another_domain_in_a_refused_alias_deletion(self):
+        bureau = "bureau@octopus-soignies.be"
+        aliases.alias_save(source=bureau, destinations=["x@example.org"], actor=TEST_ACTOR)
+        aliases.alias_save(source="liste@autre-asbl.be", destinations=[bureau], actor=TEST_ACTOR)
+        before = state()
+        response = self.call("DELETE", f"/api/v1/aliases/{bureau}/")
+        problem = self.assertProblem(response, 409, code="conflict")
+        self.assertIn("destination d'un alias d'un autre domaine", problem["detail"])
+        self.assertNotIn("autre-asbl", problem["detail"])
+        self.assertEqual(state(), before)
+
 
 class DeletedDomainTests(ApiTestCase):
     def test_it_reaches_nothing_once_its_only_domain_is_deleted(self):
