@@ -1,5 +1,7 @@
-"""« Jetons d'API » in the admin, for superusers only: create one (its secret shown once,
-on the page that answers the form, never stored or put in a message), list, revoke."""
+"""« Jetons d'API » in the admin, for administrators only (superusers and the group
+« Administrateurs », never « Gestionnaires »), behind the admin's second factor: create one
+(its secret shown once, on the page that answers the form, never stored or put in a
+message), list, revoke."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -10,6 +12,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
 
 from audit.services import Actor
+from roles.access import is_administrator
 
 from . import services
 from .models import ApiToken, Scope
@@ -59,9 +62,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("domains")
 
-    # Superusers only: a token can do what the admin does.
+    # Administrators only: a token may reach every domain, as they do; a gestionnaire's
+    # delegation could not bind it.
     def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_superuser
+        return is_administrator(request.user)
 
     has_view_permission = has_add_permission = has_change_permission = (
         lambda self, request, obj=None: self.has_module_permission(request)

@@ -13,7 +13,7 @@ class Scope(models.TextChoices):
         "mailboxes:write",
         _("créer des adresses, envoyer un nouveau mot de passe, désactiver, réactiver"),
     )
-    ALIASES_WRITE = "aliases:write", _("gérer les alias (pas encore dans l'API)")
+    ALIASES_WRITE = "aliases:write", _("lire, créer, modifier et supprimer les alias")
 
 
 class ApiToken(models.Model):

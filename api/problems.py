@@ -23,7 +23,6 @@ TITLES = {
     415: "Type de contenu non pris en charge",
     422: "Clé d'idempotence déjà utilisée",
     429: "Trop de requêtes",
-    501: "Pas encore disponible",
     503: "Service momentanément indisponible",
 }
 
@@ -34,12 +33,6 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "L'adresse n'est pas dans l'état voulu pour cette action."
     default_code = "conflict"
-
-
-class NotImplementedYet(exceptions.APIException):
-    status_code = status.HTTP_501_NOT_IMPLEMENTED
-    default_detail = "Pas encore disponible."
-    default_code = "not_implemented"
 
 
 class Unavailable(exceptions.APIException):

@@ -1,12 +1,14 @@
-"""What a token may read: the mailboxes and jobs of its domains (all when it names none).
+"""What a token may read: the mailboxes, jobs and aliases of its domains (all when it names
+none).
 
 Built on provisioning.selectors, the read side the admin uses; an object of another domain
 is looked up as if it did not exist (404, never 403).
 """
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Prefetch, Subquery
 
-from accounts.models import Mailbox
+from accounts.models import AliasDestination, Domain, Mailbox
+from provisioning.aliasrules import aliases_by_local_part
 from provisioning.models import ProvisioningJob
 from provisioning.selectors import with_last_job
 
@@ -47,3 +49,45 @@ def job_for(token: ApiToken, pk: int) -> ProvisioningJob | None:
     if job is None or not token.reaches(job.mailbox.domain_id):
         return None
     return job
+
+
+def aliases_for(token: ApiToken, *, domain: str = ""):
+    """The token's aliases (not those being deleted), their destinations prefetched in order:
+    two queries whatever their number."""
+    destinations = AliasDestination.objects.order_by("position", "pk")
+    aliases = (
+        aliases_by_local_part()
+        .filter(deleted=False)
+        .select_related("domain")
+        .prefetch_related(Prefetch("destinations", queryset=destinations))
+    )
+    if token.domains_limited:
+        aliases = aliases.filter(domain_id__in=token.domain_ids())
+    if domain:
+        aliases = aliases.filter(domain__name=domain.strip().lower())
+    return aliases.order_by("domain__name", "low", "pk")
+
+
+def alias_for(token: ApiToken, source: str):
+    """The alias at this full address, if the token reaches it; None otherwise."""
+    local_part, _at, domain_name = source.strip().lower().rpartition("@")
+    if not local_part or not domain_name:
+        return None
+    return aliases_for(token).filter(low=local_part, domain__name=domain_name).first()
+
+
+def out_of_reach(token: ApiToken, addresses: list[str]) -> list[str]:
+    """The addresses of a domain hosted here that a limited token does not reach: they may
+    not be named (nor probed: whether they exist is never said). roles.access.hosted_elsewhere
+    asks the same of a gestionnaire."""
+    if not token.domains_limited:
+        return []
+    reached = domain_names(token)
+    hosted = {name.lower() for name in Domain.objects.values_list("name", flat=True)}
+    foreign = hosted - reached
+    return [a for a in addresses if "@" in a and a.rpartition("@")[2].strip().lower() in foreign]
+
+
+def domain_names(token: ApiToken) -> set[str]:
+    """The names of the domains a token names (prefetched by the lookup)."""
+    return {domain.name.lower() for domain in token.domains.all()}

@@ -63,6 +63,15 @@ class MailboxFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Mailbox.Status.choices, required=False)
 
 
+class MailboxDeleteSerializer(serializers.Serializer):
+    erase = serializers.ChoiceField(
+        choices=["later", "now"],
+        default="later",
+        help_text="`later`: the member's data is erased after MEMBER_RETENTION_DAYS; `now`: at "
+        "once, for good (as the admin's « effacer maintenant »).",
+    )
+
+
 # --- answers -------------------------------------------------------------------------------
 
 
@@ -100,6 +109,25 @@ class PasswordResetSerializer(serializers.Serializer):
     mailbox = MailboxStateSerializer(source="job.mailbox")
     job = JobLinkSerializer()
     merged = serializers.BooleanField(help_text="A delivery was already on its way: joined.")
+
+
+class MailboxDeletedSerializer(serializers.Serializer):
+    """200: logins refused, deliveries stopped; the data's erasure, done or planned."""
+
+    mailbox = MailboxStateSerializer()
+    erased = serializers.SerializerMethodField()
+    erase_after = serializers.DateTimeField(allow_null=True)
+    aliases_reaching = serializers.ListField(
+        child=serializers.CharField(),
+        source="reaching",
+        help_text="Aliases whose mail reached it: their mail to it now bounces.",
+    )
+    warning = serializers.CharField(
+        source="erase_error", allow_null=True, help_text="Deleted, but not erased yet: why."
+    )
+
+    def get_erased(self, outcome) -> bool:
+        return outcome.erased is not None
 
 
 class LastJobSerializer(serializers.Serializer):

@@ -1,6 +1,8 @@
 """The endpoints: each parses, calls the use case the admin calls (with the token as actor),
 and reports. Reads go through api/selectors.py; errors are problems (api/problems.py)."""
 
+import dataclasses
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import translation
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -14,15 +16,18 @@ from accounts.models import Domain
 from accounts.services import suggest_local_part
 from audit.services import Actor
 from octopus_mail.security import client_ip
-from provisioning import services
+from provisioning import deletion, services
+from roles import access
 
 from . import calls, idempotency, selectors
 from .models import Scope
-from .problems import PROBLEM_JSON, Conflict, NotImplementedYet, ProblemSerializer
+from .problems import PROBLEM_JSON, Conflict, ProblemSerializer
 from .serializers import (
     JobSerializer,
     MailboxCreatedSerializer,
     MailboxCreateSerializer,
+    MailboxDeletedSerializer,
+    MailboxDeleteSerializer,
     MailboxFilterSerializer,
     MailboxPageSerializer,
     MailboxSerializer,
@@ -168,17 +173,25 @@ class MailboxDetailView(ApiView):
 
     @extend_schema(
         operation_id="mailboxes_destroy",
-        parameters=[ADDRESS],
-        responses=problems(404, 501),
-        description="Not available yet (no deletion use case in the app): always 501 for a "
-        "mailbox the token reaches. Disable it instead.",
+        parameters=[ADDRESS, MailboxDeleteSerializer],
+        responses={200: MailboxDeletedSerializer, **problems(400, 404, 409, 503)},
+        description="As the admin deletes: IMAP and SMTP logins refused at once, deliveries "
+        "stopped, the address never given again; the member's data erased after "
+        "MEMBER_RETENTION_DAYS, or at once with `erase=now` (it cannot be undone). A deleted "
+        "mailbox answers 409, or is erased with `erase=now`.",
     )
     def delete(self, request, address: str):
+        options = MailboxDeleteSerializer(data=request.query_params)
+        options.is_valid(raise_exception=True)
         mailbox = self.visible_mailbox(address)
-        raise NotImplementedYet(
-            f"La suppression d'une adresse n'existe pas encore dans l'application : "
-            f"désactivez {mailbox.address} (POST {request.path}disable/)."
-        )
+        erase_now = options.validated_data["erase"] == "now"
+        outcome = self.act(deletion.mailbox_delete, mailbox=mailbox, erase_now=erase_now)
+        # Only the aliases of the token's domains are named, as the admin names a
+        # gestionnaire's: another domain's alias is not theirs to learn of.
+        names = selectors.domain_names(self.token) if self.token.domains_limited else None
+        reaching = tuple(a for a in outcome.reaching if access.shows_address(names, a))
+        outcome = dataclasses.replace(outcome, reaching=reaching)
+        return Response(MailboxDeletedSerializer(outcome, context={"request": request}).data)
 
 
 class MailboxActionView(ApiView):

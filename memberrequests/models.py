@@ -104,6 +104,12 @@ class MemberRequest(models.Model):
         return f"{self.local_part}@{domain}"
 
     @property
+    def concerned_domain_id(self) -> int | None:
+        """The domain it is about, whose gestionnaires handle it: its mailbox's, or the one
+        asked for (None: the default domain, not chosen)."""
+        return self.mailbox.domain_id if self.mailbox_id else self.domain_id
+
+    @property
     def member_email(self) -> str:
         """Where the member is written to: the email they typed, or their mailbox's member's."""
         if self.kind == self.Kind.PASSWORD:

@@ -133,28 +133,36 @@ def self_service_resets(*, since: datetime, until: datetime | None = None, mailb
 
 def self_service_digest_send(*, now: datetime | None = None) -> int:
     """Mail the administrators the addresses that got a new password without approval in
-    the 24 hours before `now`, with the time: nothing else about the member. No email when
-    there was none. The number of resets listed."""
+    the 24 hours before `now`, with the time: nothing else about the member; a gestionnaire
+    gets those of their domains only. No email when there was none. The number of resets
+    listed."""
     now = now or timezone.now()
     resets = self_service_resets(since=now - WINDOW, until=now).select_related("mailbox__domain")
-    listed = [{"address": reset.mailbox.address, "at": reset.decided_at} for reset in resets]
-    recipients = selectors.staff_addresses()
-    if not listed or not recipients:
-        return 0
+    listed = [
+        {
+            "address": reset.mailbox.address,
+            "at": reset.decided_at,
+            "domain": reset.mailbox.domain_id,
+        }
+        for reset in resets
+    ]
     queue = reverse("admin:memberrequests_memberrequest_changelist")
-    context = {
-        "resets": listed,
-        "url": f"{settings.PUBLIC_BASE_URL}{queue}?status__exact={Status.APPROVED}",
-        "limit": settings.SELF_SERVICE_RESETS_PER_DAY,
-    }
-    try:
-        provisioning_emails.send_rendered(
-            template="self_service_digest", context=context, to=recipients, html=False
-        )
-    except PermanentError as exc:
-        logger.error("self-service digest given up: %s", exc.message)  # a retry cannot help
-        return 0
-    return len(listed)
+    url = f"{settings.PUBLIC_BASE_URL}{queue}?status__exact={Status.APPROVED}"
+    sent = 0
+    for recipients, domain_ids in selectors.alert_groups({r["domain"] for r in listed}):
+        theirs = [reset for reset in listed if reset["domain"] in domain_ids]
+        if not theirs:
+            continue
+        context = {"resets": theirs, "url": url, "limit": settings.SELF_SERVICE_RESETS_PER_DAY}
+        try:
+            provisioning_emails.send_rendered(
+                template="self_service_digest", context=context, to=recipients, html=False
+            )
+        except PermanentError as exc:
+            logger.error("self-service digest given up: %s", exc.message)  # a retry cannot help
+            continue
+        sent = len(listed)
+    return sent
 
 
 # --- The administrator's switch ---------------------------------------------------------------

@@ -349,7 +349,7 @@ def member_request_send_confirmation(*, request_id: int) -> None:
 
 def member_request_notify_administrators(*, request_id: int) -> None:
     member_request = _open_request(request_id, Status.PENDING)
-    recipients = selectors.staff_addresses()
+    recipients = selectors.staff_addresses(getattr(member_request, "concerned_domain_id", None))
     if member_request is None or not recipients:
         return
     _send(emails.build_arrival_email(member_request=member_request, recipients=recipients))

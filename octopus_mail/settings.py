@@ -330,8 +330,9 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "octopus-mail API",
-    "DESCRIPTION": "Mail accounts of Octopus-Soignies: create, reset, disable, enable, follow "
-    "the SMS. `Authorization: Bearer TOKEN` (manage.py createapitoken, or the admin).",
+    "DESCRIPTION": "Mail accounts of Octopus-Soignies: create, reset, disable, enable, delete, "
+    "follow the SMS; aliases: list, create or replace, delete. `Authorization: Bearer TOKEN` "
+    "(manage.py createapitoken, or the admin).",
     "VERSION": "1",
     "OAS_VERSION": "3.1.0",
     "SCHEMA_PATH_PREFIX": "/api/v1",

@@ -1,11 +1,15 @@
 """The read side: what the admin pages (and later the API) show of the jobs and aliases."""
 
+from collections.abc import Iterable
+
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import dateformat, timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Alias, AliasDestination
+from roles.groups import ADMINISTRATORS
+from roles.models import DomainDelegation
 
 from .models import SMS_DELIVERED, SMS_FINAL, SMS_NOT_DELIVERED, JobState, ProvisioningJob
 from .sms.twilio import explain
@@ -94,14 +98,37 @@ def sms_failure_reason(job: ProvisioningJob) -> str:
     return "raison non précisée par l'opérateur"
 
 
-def staff_addresses() -> list[str]:
-    """The administrators who receive alerts: active staff users with an email address."""
-    return list(
-        get_user_model()
-        .objects.filter(is_active=True, is_staff=True)
-        .exclude(email="")
-        .values_list("email", flat=True)
-    )
+def alert_recipients(domain_ids: Iterable[int]) -> dict[str, frozenset[int]]:
+    """Who hears of what happens in these domains: each address, with the domains among
+    them it may hear of. Administrators (superusers, « Administrateurs ») hear of all; a
+    gestionnaire only of the domains entrusted to them, as in the admin (roles.access).
+    Active staff users with an email address only."""
+    ids = frozenset(domain_ids)
+    staff = get_user_model().objects.filter(is_active=True, is_staff=True).exclude(email="")
+    administrators = staff.filter(Q(is_superuser=True) | Q(groups__name=ADMINISTRATORS))
+    everything = set(administrators.values_list("email", flat=True))
+    recipients = dict.fromkeys(everything, ids)
+    delegated = DomainDelegation.objects.filter(user__in=staff, domain_id__in=ids)
+    for address, domain_id in delegated.values_list("user__email", "domain_id"):
+        if address not in everything:
+            recipients[address] = recipients.get(address, frozenset()) | {domain_id}
+    return recipients
+
+
+def staff_addresses(domain_id: int | None) -> list[str]:
+    """Who receives an alert about one domain (an SMS not delivered, a request to approve);
+    None: about no domain in particular, administrators only."""
+    return sorted(alert_recipients([] if domain_id is None else [domain_id]))
+
+
+def alert_groups(domain_ids: Iterable[int]) -> list[tuple[list[str], frozenset[int]]]:
+    """The recipients of an alert about several domains, grouped by what they may read: one
+    email per group, each with its own domains' part (administrators get it whole)."""
+    groups: dict[frozenset[int], list[str]] = {}
+    for address, ids in alert_recipients(domain_ids).items():
+        groups.setdefault(ids, []).append(address)
+    ordered = sorted(groups.items(), key=lambda group: (-len(group[0]), sorted(group[0])))
+    return [(sorted(addresses), ids) for ids, addresses in ordered]
 
 
 def aliases_reaching(

@@ -307,11 +307,12 @@ def job_redact_sms(*, job_id: int) -> None:
 
 
 def job_alert_sms_failure(*, job_id: int) -> None:
-    """Tell the administrators that a member's SMS was not delivered (never the password)."""
+    """Tell the administrators, and the gestionnaires of the mailbox's domain, that a member's
+    SMS was not delivered (never the password)."""
     job = ProvisioningJob.objects.select_related("mailbox__domain", "mailbox__member").get(
         pk=job_id
     )
-    recipients = selectors.staff_addresses()
+    recipients = selectors.staff_addresses(job.mailbox.domain_id)
     if not recipients:
         logger.warning("job %s: SMS not delivered, and no administrator has an email", job_id)
         return

@@ -70,6 +70,11 @@ def scope(queryset: QuerySet, user, *lookups: str) -> QuerySet:
     return queryset.filter(pk__in=inside)
 
 
+def shows_address(names: frozenset[str] | None, address: str) -> bool:
+    """Whether an address may be named to someone who manages `names` (None: every domain)."""
+    return names is None or address.rpartition("@")[2].lower() in names
+
+
 def hosted_elsewhere(user, addresses: list[str]) -> list[str]:
     """The addresses of a domain hosted here that `user` does not manage: they may not be
     named in their forms (nor probed: their existence is never said)."""

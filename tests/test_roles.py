@@ -12,6 +12,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Alias, Domain, Mailbox
+from api import services as api_services
 from audit.models import Action, AuditRecord
 from memberrequests import imports
 from memberrequests.models import MemberImport, MemberRequest
@@ -99,6 +100,10 @@ class RolesTestCase(OctopusTestCase):
             .encode(),
             file_name="mixte.csv", domain=self.domain, uploaded_by=self.claire,
         )  # fmt: skip
+        self.token = api_services.api_token_create(
+            name="inscriptions", scopes=["mailboxes:read"], domains=[], expires_in_days=30,
+            actor=TEST_ACTOR,
+        ).token  # fmt: skip
         self.clients = {}
         self.alice = self.persona("alice", group=ADMINISTRATORS)
         self.gaston = self.persona("gaston", group=MANAGERS, domains=[self.domain])
@@ -207,6 +212,7 @@ class RoleCrawlTests(RolesTestCase):
             with self.subTest(url=url):
                 self.assertIn(client.get(url).status_code, OK_OR_REFUSED, url)
         for url in ["/admin/auth/user/", "/admin/accounts/domain/", "/admin/audit/auditrecord/",
+                    "/admin/api/apitoken/", "/admin/api/apitoken/add/", change_url(self.token),
                     *(change_url(obj) for obj in self.other_objects())]:  # fmt: skip
             with self.subTest(url=url):
                 self.assertEqual(client.get(url).status_code, 200, url)

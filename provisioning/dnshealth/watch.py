@@ -36,8 +36,9 @@ class Change:
 # a check moves from ok to warning or error, or from warning to error — once, not every day
 # while it stays broken. A check never seen before counts as ok, so the first run reports what
 # is already broken. Inconclusive results (DNS timeouts) change nothing and alert nobody.
-# The recipients are the active staff users with an email address, as for the SMS failure
-# alerts: the people who use the admin, kept up to date there (`createadmin --email`).
+# The recipients are those of every alert (selectors.alert_recipients): the administrators
+# for every domain, each gestionnaire for the domains entrusted to them; active staff users
+# with an email address, kept up to date in the admin (`createadmin --email`).
 def domains_watch_dns() -> list[Change]:
     """Check every domain; email the worsened checks; then remember the new levels."""
     now = timezone.now()
@@ -72,12 +73,23 @@ def _remember(changes: list[Change], now) -> None:
 
 
 def _alert(worse: list[Change]) -> None:
-    recipients = selectors.staff_addresses()
-    if not recipients:
+    """One email per group of recipients: the administrators hear of every domain, a
+    gestionnaire of theirs only."""
+    groups = selectors.alert_groups({change.domain.pk for change in worse})
+    if not groups:
         logger.warning("%d DNS check(s) got worse, and no administrator has an email", len(worse))
         return
+    for recipients, domain_ids in groups:
+        theirs = [change for change in worse if change.domain.pk in domain_ids]
+        if theirs:
+            emails.send_rendered(
+                template="dns_alert", context=_context(theirs), to=recipients, html=False
+            )
+
+
+def _context(worse: list[Change]) -> dict:
     domains = sorted({change.domain.pk: change.domain for change in worse}.values(), key=str)
-    context = {
+    return {
         "changes": worse,
         "domains": [
             {
@@ -89,4 +101,3 @@ def _alert(worse: list[Change]) -> None:
             for domain in domains
         ],
     }
-    emails.send_rendered(template="dns_alert", context=context, to=recipients, html=False)

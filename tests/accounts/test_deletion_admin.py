@@ -5,12 +5,13 @@ import json
 
 from accounts.models import Mailbox, Member
 from audit.models import Action, AuditRecord
-from provisioning import mailserver
+from provisioning import aliases, mailserver
 from roles.groups import MANAGERS
 
 from ..base import (
     DOMAIN,
     MEMBER,
+    TEST_ACTOR,
     OctopusTestCase,
     create_pierre,
     deliver,
@@ -124,3 +125,18 @@ class ExportActionTests(OctopusTestCase):
         )  # fmt: skip
         self.assertContains(response, "Choisissez un seul membre à la fois")
         self.assertFalse(AuditRecord.objects.filter(action=Action.MEMBER_EXPORT).exists())
+
+
+class DeleteActionWithAliasesTests(OctopusTestCase):
+    """An alias still sends to the mailbox: the report names it (it used to answer 500)."""
+
+    def test_it_names_the_aliases_that_still_send_to_it(self):
+        admin, static, tokens = make_verified_admin()
+        login_with_otp(self.client, admin, static, tokens[0])
+        mailbox = deliver(create_pierre()).mailbox
+        aliases.alias_save(source=f"bureau@{DOMAIN}", destinations=ADDRESS, actor=TEST_ACTOR)
+        data = {"action": "delete_mailboxes", "_selected_action": [mailbox.pk],
+                "confirm": "Oui", "erase": "later"}  # fmt: skip
+        page = self.client.post(LIST_URL, data, follow=True)
+        self.assertContains(page, f"Alias qui mènent encore à {ADDRESS} : bureau@{DOMAIN}")
+        self.assertEqual(Mailbox.objects.get().status, Mailbox.Status.DELETED)

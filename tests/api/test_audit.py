@@ -9,14 +9,16 @@ from api.models import ApiToken
 from audit.models import Action, AuditRecord, Outcome
 
 from ..base import create_pierre, deliver
-from .helpers import ADDRESS, BODY, ApiTestCase
+from .helpers import ADDRESS, BODY, READ, WRITE, ApiTestCase
 
 NAME = "API: import des inscriptions"
+BUREAU = "bureau@octopus-soignies.be"
 
 
 class CallAuditTests(ApiTestCase):
     def setUp(self) -> None:
         super().setUp()
+        ApiToken.objects.update(scopes=[READ, WRITE, "aliases:write"])
         self.job = deliver(create_pierre())
 
     def one_record(self, method, path, body=None, **kwargs) -> AuditRecord:
@@ -44,10 +46,18 @@ class CallAuditTests(ApiTestCase):
             ("POST", f"{mailbox}disable/", None, Action.MAILBOX_DISABLE, Outcome.SUCCESS),
             ("POST", f"{mailbox}disable/", None, Action.MAILBOX_DISABLE, Outcome.REFUSED),
             ("POST", f"{mailbox}enable/", None, Action.MAILBOX_ENABLE, Outcome.SUCCESS),
-            ("DELETE", mailbox, None, Action.API_CALL, Outcome.REFUSED),
+            ("DELETE", mailbox, None, Action.MAILBOX_DELETE, Outcome.SUCCESS),
             ("GET", "/api/v1/mailboxes/nobody@octopus-soignies.be/", None, Action.API_CALL,
              Outcome.REFUSED),
             ("PUT", mailbox, None, Action.API_CALL, Outcome.REFUSED),
+            ("GET", "/api/v1/aliases/", None, Action.API_CALL, Outcome.SUCCESS),
+            ("POST", "/api/v1/aliases/", {"source": BUREAU, "destinations": ["x@example.org"]},
+             Action.ALIAS_CREATE, Outcome.SUCCESS),
+            ("POST", "/api/v1/aliases/", {"source": BUREAU, "destinations": []},
+             Action.ALIAS_CHANGE, Outcome.REFUSED),
+            ("POST", "/api/v1/aliases/", {"source": BUREAU}, Action.API_CALL, Outcome.REFUSED),
+            ("DELETE", f"/api/v1/aliases/{BUREAU}/", None, Action.ALIAS_DELETE, Outcome.SUCCESS),
+            ("DELETE", f"/api/v1/aliases/{BUREAU}/", None, Action.API_CALL, Outcome.REFUSED),
         ]:  # fmt: skip
             with self.subTest(method=method, path=path, action=action, outcome=outcome):
                 response, record = self.one_record(method, path, body)

@@ -4,11 +4,14 @@ French detail, and nothing is written."""
 from django.core.exceptions import ValidationError
 
 from api.parsers import API_MAX_BODY
-from provisioning import services
+from provisioning import aliases, services
 
-from ..base import create_pierre
-from .helpers import ADDRESS, BODY, READ, ApiTestCase, make_token
+from ..base import DOMAIN, TEST_ACTOR, create_pierre
+from .helpers import ADDRESS, BODY, READ, WRITE, ApiTestCase, make_token
+from .test_aliases import ALIASES, BUREAU, alias_state
+from .test_aliases import LIST as ALIAS_LIST
 
+ALIAS = {"source": BUREAU, "destinations": [ADDRESS]}
 BAD = {"local_part": "Pierre Dupont", "full_name": "", "personal_email": "pierre@",
        "phone": "0470"}  # fmt: skip
 
@@ -136,3 +139,63 @@ class BadInputTests(ApiTestCase):
         problem = self.assertProblem(response, 403, code="permission_denied")
         self.assertIn("« mailboxes:write »", problem["detail"])
         self.assertNothingWritten()
+
+
+class AliasBadInputTests(ApiTestCase):
+    """The same table for /api/v1/aliases/ (400 field by field, 409 and 422: test_aliases)."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        create_pierre()
+        aliases.alias_save(source=BUREAU, destinations=[ADDRESS], actor=TEST_ACTOR)
+        self.secret = make_token("alias", scopes=[ALIASES])
+        self.endpoints = [("GET", ALIAS_LIST), ("POST", ALIAS_LIST),
+                          ("DELETE", f"{ALIAS_LIST}{BUREAU}/")]  # fmt: skip
+        self.before = alias_state()
+
+    def tearDown(self) -> None:
+        self.assertEqual(alias_state(), self.before)  # nothing written, whatever the row
+        super().tearDown()
+
+    def test_it_answers_401_without_a_token_or_with_a_bad_one(self):
+        for method, path in self.endpoints:
+            for secret in ("", "om_pas-un-vrai-jeton"):
+                with self.subTest(method=method, path=path, secret=secret):
+                    self.assertProblem(self.call(method, path, ALIAS, secret=secret), 401)
+
+    def test_it_answers_403_without_the_aliases_scope(self):
+        secret = make_token("adresses", scopes=[READ, WRITE])
+        for method, path in self.endpoints:
+            with self.subTest(method=method, path=path):
+                response = self.call(method, path, ALIAS, secret=secret)
+                problem = self.assertProblem(response, 403, code="permission_denied")
+                self.assertIn("« aliases:write »", problem["detail"])
+
+    def test_it_answers_404_for_an_unknown_alias_and_for_a_mailbox(self):
+        for source in (f"nobody@{DOMAIN}", ADDRESS, "pas-une-adresse"):
+            with self.subTest(source=source):
+                response = self.call("DELETE", f"{ALIAS_LIST}{source}/")
+                problem = self.assertProblem(response, 404, code="not_found")
+                self.assertEqual(problem["detail"], f"L'alias {source} n'existe pas.")
+
+    def test_it_answers_405_to_a_wrong_method(self):
+        for method, path, allowed in [
+            ("PUT", ALIAS_LIST, "GET, POST"),
+            ("GET", f"{ALIAS_LIST}{BUREAU}/", "DELETE"),
+            ("PATCH", f"{ALIAS_LIST}{BUREAU}/", "DELETE"),
+        ]:
+            with self.subTest(method=method, path=path):
+                response = self.call(method, path, ALIAS)
+                self.assertProblem(response, 405, code="method_not_allowed")
+                self.assertIn(allowed, response["Allow"])
+
+    def test_it_answers_400_413_and_415_to_a_body_it_cannot_read(self):
+        for options, status, code in [
+            ({"raw": '{"source": "bureau@'}, 400, "parse_error"),
+            ({"body": {**ALIAS, "destinations": ["x" * 200] * 400}}, 413, "payload_too_large"),
+            ({"raw": "source=x", "content_type": "application/x-www-form-urlencoded"}, 415,
+             "unsupported_media_type"),
+        ]:  # fmt: skip
+            with self.subTest(status=status):
+                response = self.call("POST", ALIAS_LIST, options.pop("body", None), **options)
+                self.assertProblem(response, status, code=code)

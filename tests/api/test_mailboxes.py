@@ -5,7 +5,8 @@ from unittest import mock
 
 from accounts.models import Mailbox
 from audit.models import Action, AuditRecord, Outcome
-from provisioning import mailserver, steps
+from audit.services import Actor
+from provisioning import aliases, mailserver, steps
 from provisioning.exceptions import TransientError
 from provisioning.models import ProvisioningJob
 
@@ -154,8 +155,50 @@ class MailboxActionTests(ApiTestCase):
         record = AuditRecord.objects.latest("pk")
         self.assertEqual((record.action, record.outcome), (Action.MAILBOX_DISABLE, Outcome.ERROR))
 
-    def test_it_answers_501_to_a_deletion_for_now(self):
-        response = self.call("DELETE", f"/api/v1/mailboxes/{ADDRESS}/")
-        problem = self.assertProblem(response, 501, code="not_implemented")
-        self.assertIn("désactivez", problem["detail"])
-        self.assertEqual(Mailbox.objects.count(), 1)
+
+class MailboxDeletionTests(ApiTestCase):
+    """DELETE calls mailbox_delete, as the admin's deletion and deletemailbox do."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.job = deliver(create_pierre())
+        self.path = f"/api/v1/mailboxes/{ADDRESS}/"
+
+    def test_it_refuses_logins_at_once_and_plans_the_erasure(self):
+        response = self.call("DELETE", self.path)
+        self.assertEqual(response.status_code, 200, response.content)
+        answer = response.json()
+        self.assertEqual(answer["mailbox"]["status"], "deleted")
+        self.assertEqual((answer["erased"], answer["warning"]), (False, None))
+        self.assertIsNotNone(answer["erase_after"])
+        mailbox = Mailbox.objects.get()
+        self.assertEqual(mailbox.status, "deleted")
+        self.assertFalse(mailserver.user_row(ADDRESS)["active"])
+        self.assertEqual(mailbox.member.full_name, BODY["full_name"])  # kept until then
+        record = AuditRecord.objects.filter(action=Action.MAILBOX_DELETE).get()
+        self.assertEqual((record.actor_label, record.outcome),
+                         ("API: import des inscriptions", Outcome.SUCCESS))  # fmt: skip
+
+    def test_it_erases_at_once_with_erase_now(self):
+        response = self.call("DELETE", f"{self.path}?erase=now")
+        self.assertEqual(response.status_code, 200, response.content)
+        self.assertEqual((response.json()["erased"], response.json()["erase_after"]), (True, None))
+        self.assertIsNone(mailserver.user_row(ADDRESS))
+        self.assertIsNotNone(Mailbox.objects.get().erased_at)
+
+    def test_it_names_the_aliases_that_reached_it(self):
+        aliases.alias_save(source="bureau@octopus-soignies.be", destinations=ADDRESS,
+                           actor=Actor(label="tests"))  # fmt: skip
+        response = self.call("DELETE", self.path)
+        self.assertEqual(response.json()["aliases_reaching"], ["bureau@octopus-soignies.be"])
+
+    def test_it_answers_409_to_a_second_deletion(self):
+        self.call("DELETE", self.path)
+        again = self.call("DELETE", self.path)
+        self.assertIn("déjà supprimée", self.assertProblem(again, 409, code="conflict")["detail"])
+
+    def test_it_refuses_an_unknown_erase_choice_and_changes_nothing(self):
+        response = self.call("DELETE", f"{self.path}?erase=jamais")
+        self.assertIn("erase", self.assertProblem(response, 400, code="invalid")["errors"])
+        self.assertEqual(Mailbox.objects.get().status, "active")
+        self.assertTrue(mailserver.user_row(ADDRESS)["active"])

@@ -1,4 +1,4 @@
-"""Tokens: made by `createapitoken` or in the admin by a verified superuser, shown once,
+"""Tokens: made by `createapitoken` or in the admin by a verified administrator, shown once,
 stored as a SHA-256 digest, limited by scope, domain and expiry, revocable, audited."""
 
 import hashlib
@@ -6,6 +6,7 @@ import io
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -16,6 +17,8 @@ from api import services as api_services
 from api.models import ApiToken
 from audit.models import Action, AuditRecord
 from audit.services import Actor
+from roles.groups import ADMINISTRATORS, MANAGERS
+from roles.models import DomainDelegation
 
 from ..base import ADMIN_PASSWORD, login_with_otp, make_verified_admin
 from .helpers import OTHER_DOMAIN, ApiTestCase, other_domain
@@ -145,19 +148,39 @@ class TokenAdminTests(ApiTestCase):
         self.assertEqual(AuditRecord.objects.filter(action=Action.API_TOKEN_REVOKE).count(), 1)
         self.assertEqual(self.call("GET", "/api/v1/mailboxes/").status_code, 401)
 
-    def test_it_is_for_superusers_only(self):
+    def verified_staff(self, username: str, *, group: str | None = None):
+        """A staff user who is no superuser, logged in with a second factor."""
         staff = get_user_model().objects.create_user(
-            "paul", "paul@example.org", ADMIN_PASSWORD, is_staff=True
+            username, f"{username}@example.org", ADMIN_PASSWORD, is_staff=True
         )
+        if group:
+            staff.groups.add(Group.objects.get(name=group))
+            DomainDelegation.objects.create(user=staff, domain=self.domain)
         device = StaticDevice.objects.create(user=staff, name="secours", confirmed=True)
-        StaticToken.objects.create(device=device, token="paul0001")
+        StaticToken.objects.create(device=device, token=f"{username}01")
         self.client.logout()
-        login_with_otp(self.client, staff, device, "paul0001")  # verified, not a superuser
-        for path in (CHANGELIST, f"{CHANGELIST}add/", f"{CHANGELIST}{ApiToken.objects.get().pk}/"
-                     "change/"):  # fmt: skip
-            with self.subTest(path=path):
-                self.assertEqual(self.client.get(path).status_code, 403)
-        self.assertNotContains(self.client.get("/admin/"), "Jetons d")
+        login_with_otp(self.client, staff, device, f"{username}01")
+        return staff
+
+    def test_it_is_refused_to_gestionnaires_and_other_staff(self):
+        pages = (CHANGELIST, f"{CHANGELIST}add/", f"{CHANGELIST}{ApiToken.objects.get().pk}/"
+                 "change/")  # fmt: skip
+        for username, group in (("paul", None), ("gaston", MANAGERS)):
+            self.verified_staff(username, group=group)
+            for path in pages:
+                with self.subTest(user=username, path=path):
+                    self.assertEqual(self.client.get(path).status_code, 403)
+            self.assertNotContains(self.client.get("/admin/"), "Jetons d")
+            self.assertEqual(self.add().status_code, 403)
+        self.assertEqual(ApiToken.objects.count(), 1)
+
+    def test_it_is_open_to_the_group_administrateurs(self):
+        alice = self.verified_staff("alice", group=ADMINISTRATORS)
+        self.assertContains(self.client.get("/admin/"), "Jetons d")
+        self.assertEqual(self.client.get(CHANGELIST).status_code, 200)
+        response = self.add()
+        self.assertEqual(response.status_code, 200, response.content[:3000])
+        self.assertEqual(ApiToken.objects.get(name="nextcloud").created_by, alice)
 
     def test_it_needs_the_second_factor(self):
         self.client.logout()
