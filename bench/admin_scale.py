@@ -49,6 +49,7 @@ def pages(mailbox_pk: int) -> list[tuple[str, str]]:
         ("mailbox list, filter SMS not delivered", "/admin/accounts/mailbox/?sms=not_delivered"),
         ("mailbox page (3 jobs)", f"/admin/accounts/mailbox/{mailbox_pk}/change/"),
         ("admin index", "/admin/"),
+        ("jobs list, first page", "/admin/provisioning/provisioningjob/"),
     ]
 
 
@@ -108,6 +109,10 @@ def add_rows(first: int, count: int) -> None:
                 )
             )
     ProvisioningJob.objects.bulk_create(jobs, batch_size=5000)
+    # What provisioning.services does in the job's transaction: the mailbox's newest job.
+    for mailbox, newest in zip(mailboxes, jobs[2::3], strict=True):
+        mailbox.last_job = newest
+    Mailbox.objects.bulk_update(mailboxes, ["last_job"], batch_size=2000)
 
 
 def logged_in_client(username: str = "bench-admin"):

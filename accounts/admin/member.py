@@ -19,6 +19,7 @@ class MemberAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
     domain_lookups = ("mailboxes__domain",)
     list_display = ["full_name", "personal_email", "phone"]
     search_fields = ["full_name", "personal_email", "mailboxes__local_part"]
+    list_per_page = 50
     form = MemberChangeForm
     fields = ["full_name", "personal_email", "phone"]
     actions = ["export_member_data"]
