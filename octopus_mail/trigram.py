@@ -51,9 +51,11 @@ def trigram_indexes(*columns: tuple[str, str, str]) -> migrations.RunPython:
 
 
 class IndexedSearchMixin:
-    """Put before admin.ModelAdmin whose `search_fields` are plain columns, here or through
-    foreign keys (`member__full_name`): each term matches when one column does, as in
-    Django's search, but asked as `member_id IN (SELECT id FROM member WHERE ...)`."""
+    """Put before admin.ModelAdmin whose `search_fields` are text columns, of its own, through
+    foreign keys (`member__full_name`) or of one reverse relation (`mailboxes__local_part`):
+    a term matches when one column does, as in Django's search, but each table is asked on
+    its own (`member_id IN (SELECT id FROM member WHERE ...)`), which its index serves, and
+    without Django's DISTINCT over a reverse join."""
 
     def get_search_results(self, request, queryset, search_term):
         groups = self._search_groups(request)
@@ -62,40 +64,41 @@ class IndexedSearchMixin:
         for term in smart_split(search_term):
             if term.startswith(('"', "'")) and term[0] == term[-1]:
                 term = unescape_string_literal(term)
-            queryset = queryset.filter(_any_column(queryset.model, groups, term))
+            queryset = queryset.filter(_any_column(groups, term))
         return queryset, False
 
-    def _search_groups(self, request) -> dict[str, list[str]] | None:
-        """{path of foreign keys: its columns}; None when a field is not a plain column
-        reached through foreign keys (Django's search then)."""
-        groups: dict[str, list[str]] = {}
+    def _search_groups(self, request) -> dict[str, tuple] | None:
+        """{path: (the model searched, its columns, the reverse relation's column or None)};
+        None for a field of another kind (Django's own search then)."""
+        groups: dict[str, tuple] = {}
         for name in self.get_search_fields(request):
             *path, column = str(name).split("__")
-            model = self.model
+            model, reverse = self.model, None
             for step in path:
                 field = model._meta.get_field(step)
-                if not (field.many_to_one or field.one_to_one) or field.auto_created:
+                if field.one_to_many and len(path) == 1:
+                    reverse = field.field.attname  # `mailboxes` of a member: `member_id`
+                elif not (field.many_to_one or field.one_to_one) or field.auto_created:
                     return None
                 model = field.related_model
-            if (
-                not model._meta.get_field(column)
-                .get_internal_type()
-                .endswith(("CharField", "TextField", "EmailField"))
-            ):
+            if model._meta.get_field(column).get_internal_type() not in TEXT_FIELDS:
                 return None
-            groups.setdefault("__".join(path), []).append(column)
+            groups.setdefault("__".join(path), (model, [], reverse))[1].append(column)
         return groups
 
 
-def _any_column(model, groups: dict[str, list[str]], term: str) -> Q:
+TEXT_FIELDS = {"CharField", "TextField"}  # EmailField and PhoneNumberField say CharField
+
+
+def _any_column(groups: dict[str, tuple], term: str) -> Q:
     condition = Q()
-    for path, columns in groups.items():
+    for path, (model, columns, reverse) in groups.items():
         matches = Q.create([(f"{c}__icontains", term) for c in columns], connector=Q.OR)
+        found = model._default_manager.filter(matches)
         if not path:
             condition |= matches
-            continue
-        related = model
-        for step in path.split("__"):
-            related = related._meta.get_field(step).related_model
-        condition |= Q(**{f"{path}__in": related._default_manager.filter(matches)})
+        elif reverse:
+            condition |= Q(pk__in=found.values(reverse))
+        else:
+            condition |= Q(**{f"{path}__in": found})
     return condition
