@@ -1,6 +1,7 @@
 """Domains, members, mailboxes and aliases: who has which address, and what they were told."""
 
 from django.db import models
+from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -153,6 +154,17 @@ class Mailbox(models.Model):
     updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
     deleted_at = models.DateTimeField(_("supprimée le"), null=True, blank=True, editable=False)
     erased_at = models.DateTimeField(_("effacée le"), null=True, blank=True, editable=False)
+    # The newest delivery, set in the transaction that creates it (provisioning.services
+    # `_job_queue`): the lists, their filters and the index's counts read it by one join.
+    last_job = models.ForeignKey(
+        "provisioning.ProvisioningJob",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("dernier envoi"),
+    )
 
     class Meta:
         verbose_name = _("adresse mail")
@@ -160,6 +172,10 @@ class Mailbox(models.Model):
         ordering = ["domain__name", "local_part"]
         constraints = [
             models.UniqueConstraint(Lower("local_part"), "domain", name="mailbox_unique_address"),
+        ]
+        indexes = [
+            # The admin's list in its order (MailboxAdmin.ordering): its first page at once.
+            models.Index("domain", "local_part", F("id").desc(), name="mailbox_admin_order"),
         ]
 
     def __str__(self) -> str:

@@ -5,7 +5,7 @@ Built on provisioning.selectors, the read side the admin uses; an object of anot
 is looked up as if it did not exist (404, never 403).
 """
 
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import Prefetch
 
 from accounts.models import AliasDestination, Domain, Mailbox
 from provisioning.aliasrules import aliases_by_local_part
@@ -13,11 +13,6 @@ from provisioning.models import ProvisioningJob
 from provisioning.selectors import with_last_job
 
 from .models import ApiToken
-
-
-def _latest_job(field: str) -> Subquery:
-    jobs = ProvisioningJob.objects.filter(mailbox=OuterRef("pk")).order_by("-created_at", "-pk")
-    return Subquery(jobs.values(field)[:1])
 
 
 def mailboxes_for(token: ApiToken, *, domain: str = "", status: str = ""):
@@ -29,11 +24,7 @@ def mailboxes_for(token: ApiToken, *, domain: str = "", status: str = ""):
         mailboxes = mailboxes.filter(domain__name=domain.strip().lower())
     if status:
         mailboxes = mailboxes.filter(status=status)
-    return (
-        with_last_job(mailboxes)
-        .annotate(last_job_id=_latest_job("pk"), last_job_kind=_latest_job("kind"))
-        .order_by("domain__name", "local_part", "pk")
-    )
+    return with_last_job(mailboxes).order_by("domain__name", "local_part", "pk")
 
 
 def mailbox_for(token: ApiToken, address: str) -> Mailbox | None:

@@ -131,28 +131,21 @@ class MailboxDeletedSerializer(serializers.Serializer):
 
 
 class LastJobSerializer(serializers.Serializer):
-    """A mailbox's latest delivery, from the list's annotations (no query per row)."""
+    """A mailbox's latest delivery, its `last_job` read with the list (no query per row)."""
 
-    id = serializers.IntegerField(source="last_job_id")
+    id = serializers.IntegerField(source="pk")
     url = serializers.SerializerMethodField()
-    kind = serializers.ChoiceField(choices=ProvisioningJob.Kind.choices, source="last_job_kind")
-    state = serializers.ChoiceField(choices=JobState.choices, source="last_job_state")
-    sms_status = serializers.CharField(source="last_sms_status")
+    kind = serializers.ChoiceField(choices=ProvisioningJob.Kind.choices)
+    state = serializers.ChoiceField(choices=JobState.choices)
+    sms_status = serializers.CharField()
     summary = serializers.SerializerMethodField()
 
     @extend_schema_field(OpenApiTypes.URI)
-    def get_url(self, mailbox) -> str:
-        return absolute(self.context["request"], "job-detail", mailbox.last_job_id)
+    def get_url(self, job) -> str:
+        return absolute(self.context["request"], "job-detail", job.pk)
 
-    def get_summary(self, mailbox) -> str:
-        return provisioning_selectors.delivery_summary(
-            state=mailbox.last_job_state,
-            sms_status=mailbox.last_sms_status,
-            sent_at=mailbox.last_sms_sent_at,
-            status_at=mailbox.last_sms_status_at,
-            error_code=mailbox.last_sms_error_code,
-            last_error=mailbox.last_job_error,
-        )[1]
+    def get_summary(self, job) -> str:
+        return provisioning_selectors.job_summary(job)[1]
 
 
 class MailboxSerializer(MailboxStateSerializer):
@@ -168,9 +161,9 @@ class MailboxSerializer(MailboxStateSerializer):
 
     @extend_schema_field(LastJobSerializer(allow_null=True))
     def get_last_job(self, mailbox):
-        if getattr(mailbox, "last_job_id", None) is None:
+        if mailbox.last_job is None:
             return None
-        return LastJobSerializer(mailbox, context=self.context).data
+        return LastJobSerializer(mailbox.last_job, context=self.context).data
 
 
 class MailboxPageSerializer(serializers.Serializer):

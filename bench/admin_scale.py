@@ -1,10 +1,13 @@
-"""Admin at scale: time and SQL queries of the admin's pages with 10,000 mailboxes.
+"""Admin at scale: time and SQL queries of the admin's pages with 10,000 mailboxes and
+30,000 jobs.
 
 The rows are written with bulk_create (a bench, not the services), three jobs per mailbox
-in the states the list shows, in scratch PostgreSQL databases. The pages are asked through
-django.test.Client, logged in as a superuser whose TOTP device is verified in the session
-(as django_otp's login does). The same pages are measured at a small size first: the number
-of queries must not grow with the rows.
+in the states the list shows, each mailbox's `last_job` set to its newest as the services
+do, in scratch PostgreSQL databases. The pages are asked through django.test.Client, logged
+in as a superuser whose TOTP device is verified in the session (as django_otp's login does).
+The same pages are counted at 10 and at 100 mailboxes first: the number of queries must not
+grow with the rows. Each figure is printed beside the one measured before `last_job` and the
+trigram search (PREVIOUS).
 
 Run: .venv/bin/python bench/admin_scale.py
      BENCH_ADMIN_MAILBOXES=10000 BENCH_ADMIN_SMALL=100 BENCH_ADMIN_RUNS=11
@@ -26,7 +29,14 @@ from bench import common, loopback  # noqa: E402
 from bench.common import env_int, row, say  # noqa: E402
 
 BENCH = "admin"
-TARGET_MS = 150
+TARGET_MS = 100
+# Medians at 10,000 mailboxes before Mailbox.last_job (bench/RESULTS.md, run on 12b830a;
+# the jobs list, first measured on f7039e3).
+PREVIOUS = {
+    "mailbox list, first page": 114, "mailbox list, search « martin »": 168,
+    "mailbox list, filter SMS not delivered": 223, "mailbox page (3 jobs)": 39,
+    "admin index": 172, "jobs list, first page": 157,
+}  # fmt: skip
 FIRST_NAMES = ["Pierre", "Marie", "Luc", "Anne", "Paul", "Julie", "Marc", "Sophie", "Jean",
                "Claire", "Louis", "Emma", "Hugo", "Léa", "Noah", "Chloé"]  # fmt: skip
 LAST_NAMES = ["Dupont", "Martin", "Lambert", "Dubois", "Peeters", "Janssens", "Maes", "Jacobs",
@@ -49,6 +59,7 @@ def pages(mailbox_pk: int) -> list[tuple[str, str]]:
         ("mailbox list, filter SMS not delivered", "/admin/accounts/mailbox/?sms=not_delivered"),
         ("mailbox page (3 jobs)", f"/admin/accounts/mailbox/{mailbox_pk}/change/"),
         ("admin index", "/admin/"),
+        ("jobs list, first page", "/admin/provisioning/provisioningjob/"),
     ]
 
 
@@ -108,6 +119,10 @@ def add_rows(first: int, count: int) -> None:
                 )
             )
     ProvisioningJob.objects.bulk_create(jobs, batch_size=5000)
+    # What provisioning.services does in the job's transaction: the mailbox's newest job.
+    for mailbox, newest in zip(mailboxes, jobs[2::3], strict=True):
+        mailbox.last_job = newest
+    Mailbox.objects.bulk_update(mailboxes, ["last_job"], batch_size=2000)
 
 
 def logged_in_client(username: str = "bench-admin"):
@@ -167,8 +182,9 @@ def main() -> None:
     big = env_int("BENCH_ADMIN_MAILBOXES", 10000)
     small = env_int("BENCH_ADMIN_SMALL", 100)
     runs = env_int("BENCH_ADMIN_RUNS", 11)
-    say(f"[{common.stamp()}] admin: {small} then {big} mailboxes, {runs} runs per page, "
-        f"load average {common.load_average()}")  # fmt: skip
+    sizes = sorted({10, small, big})
+    say(f"[{common.stamp()}] admin: {', '.join(map(str, sizes))} mailboxes, {runs} runs per "
+        f"page at {big}, load average {common.load_average()}")  # fmt: skip
     results: dict[int, dict[str, dict]] = {}
     with ExitStack() as stack:
         folder = stack.enter_context(common.temp_dir("bench-admin-"))
@@ -183,7 +199,7 @@ def main() -> None:
         common.migrate()
         client = logged_in_client()
         done = 0
-        for size in (small, big):
+        for size in sizes:
             start = time.monotonic()
             add_rows(done, size - done)
             done = size
@@ -194,27 +210,34 @@ def main() -> None:
             say(f"  {size} mailboxes and {3 * size} jobs written in "
                 f"{time.monotonic() - start:.1f} s")  # fmt: skip
             mailbox = mailbox_with_three_jobs(size // 2)
+            # The small sizes only count queries: a few runs do.
+            size_runs = runs if size == big else 3
             results[size] = {
-                label: measure(client, url, runs) for label, url in pages(mailbox)
+                label: measure(client, url, size_runs) for label, url in pages(mailbox)
             }  # fmt: skip
-    common.record(BENCH, report(results, small, big))
+    common.record(BENCH, report(results, sizes))
 
 
-def report(results: dict, small: int, big: int) -> list[dict]:
-    say(f"\n== Admin at scale (median of the runs; queries at {small} → {big} mailboxes)")
+def report(results: dict, sizes: list[int]) -> list[dict]:
+    big = sizes[-1]
+    say(f"\n== Admin at scale (median of the runs at {big}; queries at "
+        f"{' → '.join(map(str, sizes))} mailboxes)")  # fmt: skip
     rows = []
     for label, figures in results[big].items():
-        before = results[small][label]["queries"]
-        constant = before == figures["queries"] and figures["stable"]
+        counts = [results[size][label]["queries"] for size in sizes]
+        constant = len(set(counts)) == 1 and all(results[s][label]["stable"] for s in sizes)
         fast = figures["median_ms"] < TARGET_MS
+        # The previous figures hold at 10,000 mailboxes only.
+        previous = f"; before: {PREVIOUS[label]} ms" if label in PREVIOUS and big == 10000 else ""
         say(f"  {label:40} {figures['median_ms']:4.0f} ms (Django CPU {figures['cpu_ms']:3.0f}, "
-            f"SQL {figures['sql_ms']:3.0f})  queries {before} → {figures['queries']}"
+            f"SQL {figures['sql_ms']:3.0f})  queries {' → '.join(map(str, counts))}"
             f"{'' if constant else ' (GROWS)'}  slowest query {figures['slowest_query_ms']:.0f} ms"
-            f"  ({figures['bytes'] // 1024} KiB)")  # fmt: skip
+            f"  ({figures['bytes'] // 1024} KiB){previous}")  # fmt: skip
+        at = ", ".join(f"{count} at {size}" for count, size in zip(counts, sizes, strict=True))
         rows.append(
             row(label,
                 f"{figures['median_ms']:.0f} ms (CPU {figures['cpu_ms']:.0f}, SQL "
-                f"{figures['sql_ms']:.0f}), {figures['queries']} queries ({before} at {small})",
+                f"{figures['sql_ms']:.0f}), {figures['queries']} queries ({at}){previous}",
                 f"< {TARGET_MS} ms, constant queries", constant and fast)
         )  # fmt: skip
     return rows

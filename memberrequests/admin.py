@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Mailbox
 from audit.services import Actor
+from octopus_mail.trigram import IndexedSearchMixin
 from provisioning.exceptions import ProvisioningError
 from roles import access
 from roles.admin import DomainScopedAdminMixin
@@ -63,7 +64,7 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(MemberRequest)
-class MemberRequestAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
+class MemberRequestAdmin(DomainScopedAdminMixin, IndexedSearchMixin, admin.ModelAdmin):
     domain_lookups = ("domain", "mailbox__domain")  # a new address; a forgotten password
     list_display = [
         "created_at", "kind", "asked", "contact", "short_message", "status", "note", "last_error",
@@ -71,6 +72,7 @@ class MemberRequestAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
     list_filter = [StatusFilter, "kind"]
     list_select_related = ["domain", "mailbox__domain", "mailbox__member"]
     search_fields = ["full_name", "personal_email", "local_part", "mailbox__member__full_name"]
+    list_per_page = 50
     actions = ["approve", "refuse"]
     fields = [
         "kind", "status", "full_name", "local_part", "domain", "personal_email", "phone",

@@ -310,6 +310,8 @@ class ProvisioningJob(models.Model):
             models.Index(
                 "mailbox", F("created_at").desc(), F("id").desc(), name="job_latest_per_mailbox"
             ),
+            # The jobs' list, newest first: its first page without sorting every job.
+            models.Index(F("created_at").desc(), F("id").desc(), name="job_newest_first"),
             models.Index(fields=["state", "updated_at"], name="job_state_updated"),
             models.Index(fields=["email_status", "updated_at"], name="job_email_updated"),
         ]

@@ -218,10 +218,7 @@ def mailbox_create(
                 mailbox = Mailbox.objects.create(
                     local_part=data["local_part"], domain=domain, member=member
                 )
-                job = ProvisioningJob.objects.create(
-                    mailbox=mailbox, kind=ProvisioningJob.Kind.CREATE, requested_by=actor.user
-                )
-                tasks.enqueue_step(PASSWORD_STEP, job.pk)
+                job = _job_queue(mailbox, ProvisioningJob.Kind.CREATE, actor)
         except IntegrityError:
             raise ValidationError(
                 {"local_part": [f"L'adresse {data['local_part']}@{domain.name} existe déjà."]}
@@ -305,10 +302,7 @@ def _password_reset(mailbox: Mailbox, actor: Actor) -> ResetOutcome:
     )
     try:
         with transaction.atomic():
-            job = ProvisioningJob.objects.create(
-                mailbox=mailbox, kind=kind, requested_by=actor.user
-            )
-            tasks.enqueue_step(PASSWORD_STEP, job.pk)
+            job = _job_queue(mailbox, kind, actor)
     except IntegrityError:
         # Another request won the race: the partial unique index keeps one job in flight.
         return ResetOutcome(ProvisioningJob.objects.in_flight().get(mailbox=mailbox), merged=True)
@@ -361,6 +355,16 @@ def mailbox_confirmation_resend(*, mailbox: Mailbox | str, actor: Actor) -> Prov
         if not ProvisioningJob.objects.requeue_email(job.pk):
             raise ValidationError(f"L'email de {mailbox.address} est déjà en cours d'envoi.")
         tasks.enqueue_step(EMAIL_STEP, job.pk)
+    return job
+
+
+def _job_queue(mailbox: Mailbox, kind: str, actor: Actor) -> ProvisioningJob:
+    """The one place a delivery is created: the job, the mailbox's `last_job` pointing to it
+    (the caller's transaction holds both), and its doorbell rung on commit."""
+    job = ProvisioningJob.objects.create(mailbox=mailbox, kind=kind, requested_by=actor.user)
+    Mailbox.objects.filter(pk=mailbox.pk).update(last_job=job)
+    mailbox.last_job = job
+    tasks.enqueue_step(PASSWORD_STEP, job.pk)
     return job
 
 

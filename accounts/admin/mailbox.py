@@ -11,6 +11,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from audit.services import Actor
+from octopus_mail.trigram import IndexedSearchMixin
 from provisioning import quotas, selectors, services
 from provisioning.exceptions import ProvisioningError
 from roles import access
@@ -26,13 +27,16 @@ TONES = {"ok": "#1a7f37", "waiting": "#9a6700", "error": "#cf222e"}
 
 
 @admin.register(Mailbox)
-class MailboxAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
+class MailboxAdmin(DomainScopedAdminMixin, IndexedSearchMixin, admin.ModelAdmin):
     add_form = MailboxCreationForm
     form = MailboxChangeForm
     list_display = [
         "address_display", "member_name", "status_display", "last_job_display", "usage_display",
     ]  # fmt: skip
-    list_select_related = ["domain", "member"]
+    list_per_page = 50  # the page's cost is its rows' rendering: 50 keeps it under 100 ms
+    # By the domain's id, not its name: the first page read in the order of an index
+    # (mailbox_admin_order), not sorted after joining every mailbox to its job.
+    ordering = ["domain_id", "local_part", "-pk"]
     list_filter = ["status", LastJobFilter, NearlyFullFilter, "domain"]
     search_fields = ["local_part", "member__full_name", "member__personal_email"]
     readonly_fields = [
@@ -51,7 +55,10 @@ class MailboxAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
         js = ["accounts/suggest_local_part.js", "accounts/mailbox_status.js"]
 
     def get_queryset(self, request):
-        return selectors.with_last_job(super().get_queryset(request))
+        # Every join of the list here: Django skips list_select_related once a queryset
+        # has one of its own.
+        mailboxes = super().get_queryset(request).select_related("domain", "member")
+        return selectors.with_last_job(mailboxes)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # Only the quota is saved from the page: the actions and the button do the rest.
@@ -164,17 +171,9 @@ class MailboxAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("dernier envoi du mot de passe"))
     def last_job_display(self, obj):
-        state = getattr(obj, "last_job_state", None)
-        if state is None:
+        if obj.last_job is None:
             return "—"
-        tone, text = selectors.delivery_summary(
-            state=state,
-            sms_status=obj.last_sms_status,
-            sent_at=obj.last_sms_sent_at,
-            status_at=obj.last_sms_status_at,
-            error_code=obj.last_sms_error_code,
-            last_error=obj.last_job_error,
-        )
+        tone, text, _settled = selectors.job_summary(obj.last_job)
         if tone != "error":
             return format_html('<span style="color:{}">{}</span>', TONES[tone], text)
         return format_html(
@@ -224,7 +223,7 @@ class MailboxAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("dernier SMS"))
     def last_delivery(self, obj):
-        job = selectors.last_job(obj)
+        job = obj.last_job  # read with the mailbox (get_queryset): no query of its own
         if job is None:
             return "—"
         tone, text, settled = selectors.job_summary(job)
@@ -242,7 +241,7 @@ class MailboxAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
         mailbox = self.get_object(request, object_id)
         if mailbox is None or not self.has_view_permission(request, mailbox):
             raise Http404
-        job = selectors.last_job(mailbox)
+        job = mailbox.last_job  # read with the mailbox, fresh: this request's own
         if job is None:
             return JsonResponse({"text": "—", "colour": TONES["waiting"], "settled": True})
         tone, text, settled = selectors.job_summary(job)

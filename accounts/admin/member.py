@@ -6,6 +6,7 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 
 from audit.services import Actor
+from octopus_mail.trigram import IndexedSearchMixin
 from roles.admin import DomainScopedAdminMixin
 
 from .. import services as member_services
@@ -15,10 +16,11 @@ from . import memberdata
 
 
 @admin.register(Member)
-class MemberAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
+class MemberAdmin(DomainScopedAdminMixin, IndexedSearchMixin, admin.ModelAdmin):
     domain_lookups = ("mailboxes__domain",)
     list_display = ["full_name", "personal_email", "phone"]
     search_fields = ["full_name", "personal_email", "mailboxes__local_part"]
+    list_per_page = 50
     form = MemberChangeForm
     fields = ["full_name", "personal_email", "phone"]
     actions = ["export_member_data"]
