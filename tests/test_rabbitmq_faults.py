@@ -21,7 +21,7 @@ from .base import MEMBER, PASSWORD_IN_SMS, TEST_ACTOR, create_pierre, the_domain
 from .celeryworker import broker
 from .fakes.twilio_api import FakeTwilio
 from .rabbitnode import PrivateRabbitMQ, answers, queue_depth
-from .services import RABBITMQ_URL, require_binary, require_rabbitmq
+from .services import RABBITMQ_URL, require_binary, require_rabbitmq, require_root
 from .test_worker import ADDRESS, WorkerTestMixin
 from .workerprocess import WorkerProcess, worker_env
 
@@ -81,6 +81,7 @@ class RabbitMQFaultDrillTests(WorkerTestMixin, TransactionTestCase):
 
     def test_it_loses_nothing_when_rabbitmq_restarts_mid_run(self):
         require_binary("rabbitmq-server", "rabbitmq-server")
+        require_root("to start a RabbitMQ node of its own (Debian runs it as user rabbitmq)")
         node = self.enterContext(PrivateRabbitMQ())
         self.enterContext(broker(node.url))
         self.twilio.stall_next(SMS_HELD)
