@@ -1,6 +1,7 @@
-"""Fault drills: N jobs (default 300) while workers are killed, Redis is flushed, the mail
-database stops for 30 s, Twilio answers 30 % of calls with 429/503 and lets 5 % time out,
-and 10 members have numbers Twilio refuses (21211). Nothing may be lost.
+"""Fault drills: N jobs (default 300) while workers are killed, the broker is flushed (or,
+on RabbitMQ, restarted), the mail database stops for 30 s, Twilio answers 30 % of calls with
+429/503 and lets 5 % time out, and 10 members have numbers Twilio refuses (21211). Nothing
+may be lost.
 
 The app database is a scratch database on the shared PostgreSQL; the mail database lives in
 a private PostgreSQL (initdb in a temporary folder, port BENCH_PG_PORT=55432), the only one
@@ -11,11 +12,13 @@ in proportion (retry backoff 2 s doubling to 16 s, queued grace 10 s, claim time
 Per drill it prints: jobs done, failed permanently (must be exactly the invalid numbers),
 still pending after the deadline (must be 0), duplicate SMS, whether the last SMS of every
 mailbox holds the password whose hash is stored (invariant 2), and the plaintext passwords
-found in dumps of both databases, in Redis (every command received, every key left), in the
-log files and in the emails sent (must be 0).
+found in dumps of both databases, in the broker (Redis: every command received, every key
+left; RabbitMQ: every message routed, every message left), in the log files and in the
+emails sent (must be 0).
 
 Run: .venv/bin/python bench/fault_drills.py
-     BENCH_DRILLS=combined (default) | each | kill,flush,maildb,twilio,combined
+     BENCH_BROKER=redis (default) | rabbitmq (a private node, bench/brokers.py)
+     BENCH_DRILLS=combined (default) | each | kill,flush,maildb,twilio,combined,restart
      BENCH_DRILL_N=300 BENCH_DRILL_INVALID=10 BENCH_DRILL_DEADLINE=180 BENCH_DRILL_SEED=9
 """
 
@@ -29,10 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common, leaks, loopback, workers  # noqa: E402
+from bench import brokers, common, leaks, loopback, workers  # noqa: E402
 from bench.common import env_float, env_int, row, say  # noqa: E402
 
-BENCH = "drills"
 FAULTS = ("kill", "flush", "maildb", "twilio", "invalid")
 DRILLS = {
     "kill": {"kill"},
@@ -40,6 +42,7 @@ DRILLS = {
     "maildb": {"maildb"},
     "twilio": {"twilio", "invalid"},
     "combined": set(FAULTS),
+    "restart": {"restart"},  # RabbitMQ only: the bench's Redis is shared, never restarted
 }
 # The production delays (10 s backoff doubling to 600 s, 120 s grace, 300 s claim timeout)
 # scaled down so that a drill takes minutes. A step gives up on time, not on a count: the
@@ -54,6 +57,7 @@ SETTINGS = {
     "SMS_TIMEOUT": 2,
 }
 DEFAULT_ATTEMPTS = 6
+APP_DB = os.environ.get("BENCH_DRILL_APP_DB") or "bench_drill_app"  # two runs need two names
 
 
 class Plan:
@@ -65,6 +69,8 @@ class Plan:
     kill_every = env_float("BENCH_DRILL_KILL_EVERY", 3)
     kill_until = env_float("BENCH_DRILL_KILL_UNTIL", 40)
     flush_at = env_float("BENCH_DRILL_FLUSH_AT", 8)
+    restart_at = env_float("BENCH_DRILL_RESTART_AT", 8)
+    broker_down = env_float("BENCH_DRILL_BROKER_DOWN", 5)
     maildb_at = env_float("BENCH_DRILL_MAILDB_AT", 10)
     maildb_down = env_float("BENCH_DRILL_MAILDB_DOWN", 30)
     sweep_every = env_float("BENCH_DRILL_SWEEP_EVERY", 2)
@@ -90,6 +96,7 @@ class Drill:
         self.invalid = plan.invalid_rows() if "invalid" in faults else set()
         self.pks: list[int] = []
         self.kills = {"pool process": 0, "whole worker": 0}
+        self.broker = shared["broker"]
 
     def note(self, t: float, text: str) -> None:
         self.events.append(f"t={t:5.1f} s {text}")
@@ -111,29 +118,28 @@ class Drill:
         for old in (folder / "outbox").glob("*.eml"):
             old.unlink()
         with ExitStack() as stack:
-            (app_db,) = stack.enter_context(loopback.scratch_databases("bench_drill_app"))
+            (app_db,) = stack.enter_context(loopback.scratch_databases(APP_DB))
             mailpg = stack.enter_context(loopback.PrivatePostgres(self.shared["pg_port"]))
             mailpg.create_database("bench_drill_mail")
             common.close_connections()
             common.migrate()
-            redis_client = stack.enter_context(loopback.redis_database())
+            self.broker.for_one_drill(stack)
             log = folder / f"{self.name}-worker.log"
             worker = stack.enter_context(workers.Worker(self.shared["env"], log, concurrency=2))
-            traffic = stack.enter_context(leaks.RedisTraffic(loopback.REDIS_URL))
-            elapsed = self.loop(worker, redis_client, mailpg)
+            elapsed = self.loop(worker, mailpg)
             worker.stop()
             figures = self.outcome(elapsed)
-            figures["hits"] = self.scan(app_db, mailpg, redis_client, traffic, log)
+            figures["hits"] = self.scan(app_db, mailpg, log)
         twilio.reset()
         return figures
 
-    def loop(self, worker, redis_client, mailpg) -> float:
+    def loop(self, worker, mailpg) -> float:
         from provisioning import tasks
 
         plan = self.plan
         start = self.start = time.monotonic()
         next_kill, next_sweep, next_check = plan.kill_every, 0.0, 0.0
-        flushed, maildb = False, "up"
+        flushed, maildb, broker = False, "up", "up"
         while True:
             t = time.monotonic() - start
             due = min(plan.n, int(t / plan.create_over * plan.n) + 1)
@@ -143,9 +149,16 @@ class Drill:
                 self.kill(worker, t)
                 next_kill += plan.kill_every
             if "flush" in self.faults and not flushed and t >= plan.flush_at:
-                redis_client.flushdb()
+                self.note(t, self.broker.flush())
                 flushed = True
-                self.note(t, "Redis database flushed")
+            if "restart" in self.faults and broker == "up" and t >= plan.restart_at:
+                self.broker.stop()
+                broker = "down"
+                self.note(t, f"{self.broker.name} stopped")
+            if broker == "down" and t >= plan.restart_at + plan.broker_down:
+                self.broker.start_again()
+                broker = "back"
+                self.note(time.monotonic() - start, f"{self.broker.name} started again")
             if "maildb" in self.faults and maildb == "up" and t >= plan.maildb_at:
                 mailpg.stop()
                 maildb = "down"
@@ -157,7 +170,7 @@ class Drill:
             if t >= next_sweep:
                 tasks.sweep.apply()
                 next_sweep += plan.sweep_every
-            if t >= next_check and len(self.pks) == plan.n and maildb != "down":
+            if t >= next_check and len(self.pks) == plan.n and "down" not in (maildb, broker):
                 next_check = t + 1
                 if self.unsettled().count() == 0:
                     return t
@@ -238,6 +251,7 @@ class Drill:
                 )
             ),
             "events": self.events,
+            "broker": self.broker.name,
         }  # fmt: skip
 
     def timeline(self, address: str, stored: str | None) -> list[str]:
@@ -267,7 +281,7 @@ class Drill:
         group = f"[{passwords.ALPHABET}]{{{passwords.GROUP_LENGTH}}}"
         return re.compile(rf"{group}(?:-{group}){{{passwords.GROUPS - 1}}}")
 
-    def scan(self, app_db, mailpg, redis_client, traffic, worker_log) -> dict:
+    def scan(self, app_db, mailpg, worker_log) -> dict:
         """Every password that left a worker, searched for wherever it must not be."""
         secrets = sorted(self.sent_passwords())
         folder = self.shared["folder"]
@@ -275,15 +289,14 @@ class Drill:
         sources = {
             "app database dump": [loopback.pg_dump(app_db)],
             "mail database dump": [loopback.pg_dump(mail_db)],
-            "Redis commands received": traffic.commands,
-            "Redis keys left": leaks.redis_contents(redis_client),
+            **self.broker.sources(),
             "log files": [worker_log.read_bytes(), (folder / "bench.log").read_bytes()],
             "emails sent": leaks.email_texts(folder / "outbox"),
         }  # fmt: skip
         found = {name: leaks.hits(secrets, texts) for name, texts in sources.items()}
         found["passwords searched"] = len(secrets)
         found["emails searched"] = len(list((folder / "outbox").glob("*.eml")))
-        found["Redis commands searched"] = len(traffic.commands)
+        found["broker records searched"] = len(self.broker.traffic_records())
         return found
 
     def sent_passwords(self) -> set[str]:
@@ -319,7 +332,8 @@ def report(name: str, faults: set, plan: Plan, figures: dict) -> list[dict]:
         f"{DEFAULT_ATTEMPTS} (the former production limit): {figures['over_default']}")  # fmt: skip
     say(
         f"  plaintext passwords found ({hits['passwords searched']} searched, "
-        f"{hits['emails searched']} emails, {hits['Redis commands searched']} Redis commands):"
+        f"{hits['emails searched']} emails, {hits['broker records searched']} "
+        f"{figures['broker']} records):"
     )
     for source, count in hits.items():
         if not source.endswith("searched"):
@@ -334,47 +348,52 @@ def report(name: str, faults: set, plan: Plan, figures: dict) -> list[dict]:
         row(f"{name}: duplicate SMS; last SMS not valid",
             f"{figures['duplicates']} mailboxes; {figures['stale_last_sms']}",
             "last SMS valid everywhere", figures["stale_last_sms"] == 0),
-        row(f"{name}: plaintext hits (dumps, Redis, logs, emails)",
+        row(f"{name}: plaintext hits (dumps, {figures['broker']}, logs, emails)",
             f"{leaked} in {hits['passwords searched']} passwords", "0", leaked == 0),
         row(f"{name}: settled after; jobs over {DEFAULT_ATTEMPTS} attempts",
             f"{figures['elapsed']:.0f} s; {figures['over_default']}"),
     ]  # fmt: skip
 
 
-def chosen_drills() -> list[str]:
+def chosen_drills(broker) -> list[str]:
     wanted = (os.environ.get("BENCH_DRILLS") or "combined").strip()
     if wanted == "each":
-        return ["kill", "flush", "maildb", "twilio", "combined"]
+        each = ["kill", "flush", "maildb", "twilio", "combined"]
+        return each + ["restart"] if broker.restartable else each
     names = [name.strip() for name in wanted.split(",") if name.strip()]
     unknown = [name for name in names if name not in DRILLS]
     if unknown:
         raise SystemExit(f"unknown drills {unknown}; choose among {', '.join(DRILLS)} or each")
+    if "restart" in names and not broker.restartable:
+        raise SystemExit(f"the restart drill needs BENCH_BROKER=rabbitmq, not {broker.name}")
     return names
 
 
 def main() -> None:
-    plan, names = Plan(), chosen_drills()
-    say(f"[{common.stamp()}] drills {', '.join(names)}: {plan.n} jobs each, "
+    broker = brokers.chosen()
+    plan, names = Plan(), chosen_drills(broker)
+    say(f"[{common.stamp()}] drills {', '.join(names)} on {broker.name}: {plan.n} jobs each, "
         f"load average {common.load_average()}")  # fmt: skip
-    rows = []
-    pg_port = env_int("BENCH_PG_PORT", 55432)
+    rows, pg_port = [], env_int("BENCH_PG_PORT", 55432)
     with ExitStack() as stack:
+        stack.enter_context(broker)
         folder = stack.enter_context(common.temp_dir("bench-drills-"))
         twilio = stack.enter_context(common.FakeTwilio())
         smtp = stack.enter_context(loopback.SmtpSink(folder / "outbox"))
         env = common.bench_env(
-            app_db=loopback.pg_url("bench_drill_app"),
+            app_db=loopback.pg_url(APP_DB),
             mail_db=loopback.pg_url("bench_drill_mail", pg_port),
             twilio=twilio,
             smtp=smtp,
+            CELERY_BROKER_URL=broker.url,
             **SETTINGS,
         )
         common.django_setup(env, folder / "bench.log")
-        shared = {"twilio": twilio, "folder": folder, "env": env, "pg_port": pg_port}
+        shared = dict(twilio=twilio, folder=folder, env=env, pg_port=pg_port, broker=broker)
         for name in names:
             figures = Drill(name, DRILLS[name], plan, shared).run()
             rows += report(name, DRILLS[name], plan, figures)
-    common.record(BENCH, rows)
+    common.record("drills" if broker.name == "Redis" else "drills_rabbitmq", rows)
 
 
 if __name__ == "__main__":

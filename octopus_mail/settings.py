@@ -163,7 +163,19 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_DB_REUSE_MAX = 250
 CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+# A worker waits out a broker outage however long it lasts (Celery stops after 100 tries).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}  # Redis only
+# RabbitMQ (amqp://): Celery's default queue is durable and its messages persistent, so the
+# doorbells waiting survive a broker restart (tests/test_rabbitmq_faults.py). A task whose
+# connection dropped keeps running; its message, never acknowledged, comes back and finds
+# the job finished: a no-op thanks to the claim. (Celery 6 will cancel such tasks instead.)
+CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# RabbitMQ's consumer_timeout, in seconds (1800 unless rabbitmq.conf says otherwise): the
+# broker closes the channel of a message held unacknowledged longer. A retry's countdown is
+# held so: provisioning.W004 checks PROVISIONING_RETRY_BACKOFF_MAX against it.
+RABBITMQ_CONSUMER_TIMEOUT = env_int("RABBITMQ_CONSUMER_TIMEOUT", 1800)
 CELERY_BEAT_SCHEDULE = {
     "provisioning-sweep": {"task": "provisioning.sweep", "schedule": 60.0},
     # DNS health of every domain, once a day (UTC); alerts only when a check gets worse.

@@ -119,6 +119,28 @@ def broker(app_configs, **kwargs):
     return []
 
 
+def broker_redelivery(app_configs, **kwargs):
+    """A retry's countdown waits in the worker, its message unacknowledged (acks_late) until
+    the step has run: RabbitMQ closes the channel of a message held past consumer_timeout."""
+    url = (settings.CELERY_BROKER_URL or "").lower()
+    if not url.startswith(("amqp://", "amqps://", "pyamqp://")):
+        return []
+    held = settings.PROVISIONING_RETRY_BACKOFF_MAX + settings.PROVISIONING_CLAIM_TIMEOUT
+    if held < settings.RABBITMQ_CONSUMER_TIMEOUT:
+        return []
+    return [
+        Warning(
+            f"A retry may keep its RabbitMQ message unacknowledged {held} s "
+            "(PROVISIONING_RETRY_BACKOFF_MAX + PROVISIONING_CLAIM_TIMEOUT), not less than "
+            f"RABBITMQ_CONSUMER_TIMEOUT ({settings.RABBITMQ_CONSUMER_TIMEOUT} s): RabbitMQ "
+            "would close the worker's channel and deliver its messages again.",
+            hint="Lower PROVISIONING_RETRY_BACKOFF_MAX, or raise consumer_timeout in "
+            "rabbitmq.conf (milliseconds) and RABBITMQ_CONSUMER_TIMEOUT (seconds) with it.",
+            id="provisioning.W004",
+        )
+    ]
+
+
 def dns_settings(app_configs, **kwargs):
     errors = []
     try:
@@ -160,6 +182,13 @@ def email_file_path(app_configs, **kwargs):
 
 
 def register() -> None:
-    for check in (sms_backend, mailserver_schema, broker, dns_settings, email_file_path):
+    for check in (
+        sms_backend,
+        mailserver_schema,
+        broker,
+        broker_redelivery,
+        dns_settings,
+        email_file_path,
+    ):
         register_check(check)
     register_check(mailserver_table, Tags.database)

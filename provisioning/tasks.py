@@ -4,8 +4,14 @@ They never receive a password (invariant 1); `acks_late` is safe because every s
 starts with a compare-and-set claim, so a redelivered message is a no-op.
 """
 
+import functools
+import logging
+
 from celery import shared_task
+from celery.contrib.django.task import DjangoTask
 from django.conf import settings
+from django.db import transaction
+from kombu.exceptions import OperationalError
 
 from audit.services import Actor
 
@@ -13,6 +19,8 @@ from . import mailsync, steps
 from .dnshealth import watch as dns_watch
 from .exceptions import TransientError
 from .models import PASSWORD_STEP, Step
+
+logger = logging.getLogger(__name__)
 
 # Tasks that retry with Celery's own backoff (memberrequests' tasks use them too).
 RETRIED = {
@@ -24,10 +32,30 @@ RETRIED = {
     "max_retries": settings.PROVISIONING_MAX_ATTEMPTS,
 }
 
+
+class JobStepTask(DjangoTask):
+    """A job step's task, rung once the transaction that recorded the job commits."""
+
+    def ring(self, job_id: int) -> None:
+        """A broker out of reach loses this ring, not the job: the sweep rings again after
+        PROVISIONING_QUEUED_GRACE (invariant 4). The caller's transaction is committed
+        already; an error here would only turn a recorded act into an error page."""
+        try:
+            self.delay(job_id)
+        except OperationalError as exc:  # refused, reset, timed out: after Celery's retries
+            logger.warning("broker unreachable, job %s waits for the sweep: %s", job_id, exc)
+
+
 # The job steps keep their own attempts and due time in the database; the retry message
 # is scheduled for the countdown the step computed (a message rung by the sweep counts its
 # retries from zero).
-_STEP = {"bind": True, "ignore_result": True, "acks_late": True, "max_retries": None}
+_STEP = {
+    "base": JobStepTask,
+    "bind": True,
+    "ignore_result": True,
+    "acks_late": True,
+    "max_retries": None,
+}
 
 
 @shared_task(name="provisioning.deliver_password", **_STEP)
@@ -49,7 +77,7 @@ def send_job_email(self, job_id: int) -> None:
 def enqueue_step(step: Step, job_id: int) -> None:
     """Ring the doorbell once the transaction commits; the job itself is already recorded."""
     task = deliver_password if step is PASSWORD_STEP else send_job_email
-    task.delay_on_commit(job_id)
+    transaction.on_commit(functools.partial(task.ring, job_id))
 
 
 @shared_task(name="provisioning.sweep", ignore_result=True)

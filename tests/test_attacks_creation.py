@@ -86,6 +86,7 @@ class AdoptedRowWarningTests(TransactionTestCase):
     def setUp(self):
         the_domain()
         mailserver.create_tables(connections[mailserver.ALIAS])
+        self.delete_row()  # a test before may have left it (TransactionTestCase skips it)
         self.addCleanup(self.delete_row)
         eager = current_app.conf.task_always_eager
         current_app.conf.task_always_eager = True

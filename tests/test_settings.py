@@ -127,5 +127,20 @@ class SystemCheckTests(SimpleTestCase):
     def test_it_refuses_an_unknown_mail_table_schema(self):
         self.assertIn("provisioning.E006", self.ids())
 
+    @override_settings(CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672//")
+    def test_it_passes_rabbitmq_with_the_default_delays(self):
+        self.assertNotIn("provisioning.W004", self.ids())
+
+    @override_settings(
+        CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672//",
+        PROVISIONING_RETRY_BACKOFF_MAX=1600, PROVISIONING_CLAIM_TIMEOUT=300,
+    )  # fmt: skip
+    def test_it_warns_when_a_retry_outlasts_rabbitmqs_consumer_timeout(self):
+        self.assertIn("provisioning.W004", self.ids())
+        with override_settings(RABBITMQ_CONSUMER_TIMEOUT=3600):
+            self.assertNotIn("provisioning.W004", self.ids())
+        with override_settings(CELERY_BROKER_URL="redis://127.0.0.1:6379/0"):
+            self.assertNotIn("provisioning.W004", self.ids())
+
     def test_it_passes_with_the_test_configuration(self):
         self.assertFalse({i for i in self.ids() if i.startswith("provisioning.E")})
