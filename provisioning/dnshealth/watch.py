@@ -79,12 +79,15 @@ def _alert(worse: list[Change]) -> None:
     if not groups:
         logger.warning("%d DNS check(s) got worse, and no administrator has an email", len(worse))
         return
+    administrators = set(selectors.staff_addresses(None))
     for recipients, domain_ids in groups:
         theirs = [change for change in worse if change.domain.pk in domain_ids]
-        if theirs:
-            emails.send_rendered(
-                template="dns_alert", context=_context(theirs), to=recipients, html=False
-            )
+        # A gestionnaire may not open the DNS page: their email says whom to ask instead.
+        for can_open in (True, False):
+            to = [a for a in recipients if (a in administrators) is can_open]
+            if theirs and to:
+                context = {**_context(theirs), "can_open_dns": can_open}
+                emails.send_rendered(template="dns_alert", context=context, to=to, html=False)
 
 
 def _context(worse: list[Change]) -> dict:

@@ -89,6 +89,13 @@ class AlertRecipientsTests(OctopusTestCase):
         self.assertIn(f"({OTHER}, {DOMAIN})", sent[tuple(EVERYONE)])
         self.assertIn(f"({DOMAIN})", sent[(GASTON,)])
         self.assertIn(f"({OTHER})", sent[(GILLES,)])
+        # Only an administrator may open the DNS page: a gestionnaire is told whom to ask.
+        bodies = {tuple(sorted(message.to)): message.body for message in mail.outbox}
+        dns_page = f"/admin/accounts/domain/{self.domain.pk}/dns/"
+        self.assertIn(dns_page, bodies[tuple(EVERYONE)])
+        self.assertNotIn("/admin/", bodies[(GASTON,)])
+        self.assertIn("Seul un administrateur", bodies[(GASTON,)])
+        self.assertNotIn("Seul un administrateur", bodies[tuple(EVERYONE)])
 
     def test_it_splits_the_self_service_digest_by_domain(self):
         now = timezone.now()
