@@ -6,6 +6,7 @@ starts with a compare-and-set claim, so a redelivered message is a no-op.
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 
 from audit.services import Actor
 
@@ -50,6 +51,12 @@ def enqueue_step(step: Step, job_id: int) -> None:
     """Ring the doorbell once the transaction commits; the job itself is already recorded."""
     task = deliver_password if step is PASSWORD_STEP else send_job_email
     task.delay_on_commit(job_id)
+
+
+def enqueue_step_later(step: Step, job_id: int, *, countdown: float) -> None:
+    """Ring for a retry at the job's due time (a job of a batch, whose own doorbell is gone)."""
+    task = deliver_password if step is PASSWORD_STEP else send_job_email
+    transaction.on_commit(lambda: task.apply_async((job_id,), countdown=countdown))
 
 
 @shared_task(name="provisioning.sweep", ignore_result=True)
