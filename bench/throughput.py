@@ -26,6 +26,8 @@ from bench import common, loopback, workers  # noqa: E402
 from bench.common import env_int, row, say  # noqa: E402
 
 BENCH = "throughput"
+# Scratch databases; BENCH_DB_PREFIX keeps two runs on one PostgreSQL apart.
+DATABASES = [f"{os.environ.get('BENCH_DB_PREFIX', 'bench_tp')}_{name}" for name in ("app", "mail")]
 TARGET_JOBS_PER_S = 50
 TARGET_CPU_MS = 10
 
@@ -96,7 +98,7 @@ def pg_sessions() -> int:
     with psycopg.connect(loopback.PG_ADMIN_DSN) as connection:
         (count,) = connection.execute(
             "SELECT sum(sessions) FROM pg_stat_database WHERE datname = ANY(%s)",
-            [["bench_tp_app", "bench_tp_mail"]],
+            [DATABASES],
         ).fetchone()
     return int(count or 0)
 
@@ -241,7 +243,7 @@ def main() -> None:
     with ExitStack() as stack:
         folder = stack.enter_context(common.temp_dir("bench-throughput-"))
         app_db, mail_db = stack.enter_context(
-            loopback.scratch_databases("bench_tp_app", "bench_tp_mail")
+            loopback.scratch_databases(*DATABASES)
         )
         twilio = stack.enter_context(common.FakeTwilio())
         smtp = stack.enter_context(loopback.SmtpSink(folder / "outbox"))

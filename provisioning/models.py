@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connections, models, transaction
-from django.db.models import Case, Exists, F, Q, Value, When
+from django.db.models import Case, Exists, F, Func, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -90,6 +91,24 @@ EMAIL_STEP = Step(
 )  # fmt: skip
 
 
+class _AnyOf(Func):
+    """`pk = ANY(ARRAY(subquery))`: PostgreSQL runs the subquery once, before the update."""
+
+    template = "%(expressions)s)"
+    arg_joiner = " = ANY("
+    output_field = models.BooleanField()
+
+
+def _one_of(chosen, connection):
+    """`pk IN (chosen)`, the subquery run once. PostgreSQL may run a plain IN subquery again
+    for each row, and rows it already updated no longer lock: LIMIT would not hold."""
+    if connection.vendor == "postgresql":
+        return _AnyOf(F("pk"), ArraySubquery(chosen))
+    if not connection.features.update_can_self_select:
+        return Q(pk__in=list(chosen))  # MySQL: no subquery on the table it updates
+    return Q(pk__in=chosen)
+
+
 class JobQuerySet(models.QuerySet):
     def in_flight(self):
         return self.filter(state__in=[JobState.QUEUED, JobState.RUNNING])
@@ -135,9 +154,7 @@ class JobQuerySet(models.QuerySet):
                 .values("pk")[:limit]
             )
             with transaction.atomic(using=self.db):
-                if not connections[self.db].features.update_can_self_select:
-                    chosen = list(chosen)  # MySQL: no subquery on the table it updates
-                updated = claimable.filter(pk__in=chosen).update(**claiming)
+                updated = claimable.filter(_one_of(chosen, connections[self.db])).update(**claiming)
         if not updated:
             return []
         jobs = self.select_related("mailbox__domain", "mailbox__member").filter(claim_token=token)
