@@ -1,5 +1,8 @@
-"""The password step for many jobs at once, when a doorbell finds others due (an import,
-an approval of many requests, a burst of API calls).
+"""The job steps for many jobs at once, when a doorbell finds others due (an import, an
+approval of many requests, a burst of API calls).
+
+The email step: the claimed jobs' emails are rendered and sent over one SMTP connection,
+each failing or retrying alone, and the ones sent finish in one statement.
 
 `steps.job_deliver_password` claims its own job and up to PROVISIONING_BATCH_SIZE - 1
 others in one statement, then hands a batch here: every password is generated and hashed,
@@ -21,7 +24,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Mailbox
 
-from . import mailserver, passwords, sms, tasks
+from . import emails, mailserver, passwords, sms, tasks
 from .exceptions import PermanentError, TransientError
 from .models import EMAIL_STEP, PASSWORD_STEP, EmailStatus, ProvisioningJob
 from .retries import STOPPED, fail, retry_or_fail
@@ -45,6 +48,31 @@ def deliver_passwords(jobs: list[ProvisioningJob]) -> list[str]:
     finished = _finish(accepted, {job.pk: sent[job.pk] for job in accepted}) if accepted else []
     logger.info("batch of %s password jobs: %s SMS accepted", len(jobs), len(accepted))
     return finished
+
+
+def send_emails(jobs: list[ProvisioningJob], context_of) -> None:
+    """The claimed email jobs, over one SMTP connection; `context_of(mailbox)` the context."""
+    deleted = [job for job in jobs if job.mailbox.status == Status.DELETED]
+    for job in deleted:
+        fail(job, EMAIL_STEP, "Adresse supprimée entre-temps : aucun email envoyé.")
+    jobs = [job for job in jobs if job not in deleted]
+    messages = {
+        job.pk: emails.render(
+            job.kind, context_of(job.mailbox), to=[job.mailbox.member.personal_email]
+        )
+        for job in jobs
+    }
+    outcomes = emails.send_many(messages)
+    for job in jobs:
+        outcome = outcomes[job.pk]
+        if isinstance(outcome, TransientError):
+            _retry_later(job, outcome, EMAIL_STEP)
+        elif isinstance(outcome, PermanentError):
+            fail(job, EMAIL_STEP, outcome.message)
+    sent = [job for job in jobs if outcomes[job.pk] is None]
+    if sent:
+        ProvisioningJob.objects.finish_batch(sent, EMAIL_STEP, email_sent_at=timezone.now())
+    logger.info("batch of %s email jobs: %s sent", len(jobs), len(sent))
 
 
 def _startable(job: ProvisioningJob) -> bool:
@@ -119,10 +147,10 @@ def _write_hashes(jobs: list[ProvisioningJob], hashes: dict) -> set[str]:
     return written
 
 
-def _retry_later(job: ProvisioningJob, exc: TransientError) -> None:
+def _retry_later(job: ProvisioningJob, exc: TransientError, step=PASSWORD_STEP) -> None:
     """Released with its own backoff, and rung again for then (the sweep, if this is lost)."""
-    if retry_or_fail(job, PASSWORD_STEP, exc):
-        tasks.enqueue_step_later(PASSWORD_STEP, job.pk, countdown=exc.countdown or 0)
+    if retry_or_fail(job, step, exc):
+        tasks.enqueue_step_later(step, job.pk, countdown=exc.countdown or 0)
 
 
 def _finish(jobs: list[ProvisioningJob], sent: dict) -> list[str]:

@@ -123,9 +123,14 @@ def _still_ours(job: ProvisioningJob) -> bool:
 
 def job_send_email(*, job_id: int) -> None:
     """The email after the SMS: settings after a creation, a notice after a reset."""
-    job = ProvisioningJob.objects.claim(job_id, EMAIL_STEP)
-    if job is None:
+    jobs = ProvisioningJob.objects.claim_batch(
+        job_id, EMAIL_STEP, limit=settings.PROVISIONING_BATCH_SIZE
+    )
+    if len(jobs) > 1:
+        batches.send_emails(jobs, member_email_context)
+    if len(jobs) != 1:
         return
+    [job] = jobs
     if job.mailbox.status == Status.DELETED:
         fail(job, EMAIL_STEP, "Adresse supprimée entre-temps : aucun email envoyé.")
         return

@@ -1,17 +1,20 @@
 """The password step on a batch: every invariant of the one-job path, job by job."""
 
+import smtplib
 import threading
 import time
 import uuid
 from unittest import mock
 
 from django.conf import settings
+from django.core import mail
+from django.core.mail import EmailMultiAlternatives
 from django.db import connection, connections, transaction
 from django.test import TransactionTestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Mailbox
-from provisioning import batches, mailserver, passwords, steps, tasks
+from provisioning import batches, emails, mailserver, passwords, steps, tasks
 from provisioning.exceptions import PermanentError, TransientError
 from provisioning.models import PASSWORD_STEP, ProvisioningJob
 from provisioning.sms import locmem
@@ -21,6 +24,7 @@ from ..base import (
     create_pierre,
     deliver,
     retry_is_due,
+    send_email,
     sms_passwords,
     the_domain,
 )
@@ -375,3 +379,52 @@ class BatchCommitTests(TransactionTestCase):
             claimed["other"] | mine, set(ProvisioningJob.objects.values_list("pk", flat=True))
         )
         self.assertLess(waited, 0.5)  # SKIP LOCKED: it did not wait for the other's commit
+
+
+class BatchEmailTests(BatchTestCase):
+    def setUp(self):
+        super().setUp()
+        self.deliver_batch()  # three emails queued
+
+    def send_batch(self) -> None:
+        with self.captureOnCommitCallbacks(execute=True):
+            tasks.send_job_email(self.jobs["pierre"].pk)
+
+    def test_it_sends_the_batch_over_one_connection(self):
+        real = emails.get_connection
+        with mock.patch("provisioning.emails.get_connection", side_effect=real) as connect:
+            self.send_batch()
+        self.assertEqual(connect.call_count, 1)
+        self.assertEqual(sorted(m.to[0] for m in mail.outbox),
+                         sorted(f"{name}@example.org" for name in MEMBERS))  # fmt: skip
+        self.assertEqual({self.state(n).email_status for n in MEMBERS}, {"sent"})
+        for message in mail.outbox:
+            for password in sms_passwords():
+                self.assertNotIn(password, message.body)
+
+    def test_it_retries_or_fails_only_the_email_concerned(self):
+        refused = smtplib.SMTPRecipientsRefused({"jean@example.org": (550, b"no such user")})
+
+        def send(message, *args, **kwargs):
+            if message.to == ["marie@example.org"]:
+                raise OSError("timed out")
+            if message.to == ["jean@example.org"]:
+                raise refused
+            return real_send(message, *args, **kwargs)
+
+        real_send = EmailMultiAlternatives.send
+        with (
+            published_tasks() as published,
+            mock.patch.object(EmailMultiAlternatives, "send", autospec=True, side_effect=send),
+        ):
+            self.send_batch()
+        pierre, marie, jean = (self.state(n) for n in MEMBERS)
+        self.assertEqual((pierre.email_status, marie.email_status, jean.email_status),
+                         ("sent", "queued", "failed"))  # fmt: skip
+        self.assertIn("ne répond pas", marie.last_error)
+        self.assertIn("refuse l'adresse jean@example.org", jean.last_error)
+        [retry] = [m for m in published if m["headers"].get("eta")]
+        self.assertEqual((retry["task"], list(retry["body"][0])),
+                         ("provisioning.send_job_email", [marie.pk]))  # fmt: skip
+        retry_is_due(marie)
+        self.assertEqual(send_email(marie).email_status, "sent")
