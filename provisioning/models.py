@@ -169,9 +169,6 @@ class JobQuerySet(models.QuerySet):
     def _owned(self, job, step: Step):
         return self.filter(pk=job.pk, claim_token=job.claim_token, **{step.status: step.running})
 
-    def holds_claim(self, job, step: Step) -> bool:
-        return self._owned(job, step).exists()
-
     def claims_held(self, jobs, step: Step) -> dict:
         """{pk: its mailbox's status} for the jobs whose claim is still theirs: one query."""
         tokens = {job.pk: job.claim_token for job in jobs}

@@ -93,7 +93,8 @@ class BatchClaimTests(BatchTestCase):
             jobs = ProvisioningJob.objects.claim_batch(marie, PASSWORD_STEP, limit=10)
         updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
         self.assertEqual(len(updates), 1)
-        self.assertIn("SKIP LOCKED", updates[0])
+        if connection.vendor == "postgresql":  # SQLite locks the whole file: nothing to skip
+            self.assertIn("SKIP LOCKED", updates[0])
         self.assertEqual(jobs[0].pk, marie)
         self.assertEqual({job.pk for job in jobs}, {job.pk for job in self.jobs.values()})
         claimed = ProvisioningJob.objects.filter(state="running")
