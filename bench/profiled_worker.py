@@ -55,6 +55,42 @@ ENTRY_POINTS = [
 ]
 
 
+class StatementCounter:
+    """SQL statements Django sends, by database alias, and the transactions it commits
+    (PostgreSQL's BEGIN is implicit, COMMIT a round trip of its own)."""
+
+    def __init__(self) -> None:
+        self.statements: Counter = Counter()
+        self.commits: Counter = Counter()
+
+    def install(self) -> None:
+        from django.db.backends import utils
+        from django.db.backends.base.base import BaseDatabaseWrapper
+
+        counter = self
+        execute, executemany = utils.CursorWrapper._execute, utils.CursorWrapper._executemany
+        commit = BaseDatabaseWrapper.commit
+
+        def counted_execute(self, sql, params, *ignored):
+            counter.statements[self.db.alias] += 1
+            return execute(self, sql, params, *ignored)
+
+        def counted_executemany(self, sql, param_list, *ignored):
+            counter.statements[self.db.alias] += 1
+            return executemany(self, sql, param_list, *ignored)
+
+        def counted_commit(self):
+            counter.commits[self.alias] += 1
+            return commit(self)
+
+        utils.CursorWrapper._execute = counted_execute
+        utils.CursorWrapper._executemany = counted_executemany
+        BaseDatabaseWrapper.commit = counted_commit
+
+    def dump(self) -> dict:
+        return {"statements": dict(self.statements), "commits": dict(self.commits)}
+
+
 class SamplingProfiler:
     def __init__(self) -> None:
         self.stacks: Counter = Counter()
@@ -80,9 +116,9 @@ class SamplingProfiler:
             self.cpu += time.process_time() - self._started
             self._started = None
 
-    def dump(self, path: Path) -> None:
+    def dump(self, path: Path, **extra) -> None:
         data = [[count, [list(frame) for frame in stack]] for stack, count in self.stacks.items()]
-        path.write_text(json.dumps({"cpu": self.cpu, "stacks": data}))
+        path.write_text(json.dumps({"cpu": self.cpu, "stacks": data, **extra}))
 
 
 def bucket_of(filename: str) -> str:
@@ -124,6 +160,7 @@ def breakdown(path: Path) -> dict:
         "entries": [(label, entries[label]) for label, _f, _n in ENTRY_POINTS],
         "top": sorted(((s, name) for name, s in inclusive.items()), reverse=True)[:25],
         "top_own": sorted(((s, name) for name, s in own.items()), reverse=True)[:15],
+        "sql": data.get("sql", {"statements": {}, "commits": {}}),
     }
 
 
@@ -139,6 +176,8 @@ def main() -> None:
     from octopus_mail.celery import app
 
     profiler = SamplingProfiler()
+    counter = StatementCounter()
+    counter.install()
     worker_ready.connect(lambda **kwargs: profiler.start(), weak=False)
     worker_shutting_down.connect(lambda **kwargs: profiler.stop(), weak=False)
     try:
@@ -157,7 +196,7 @@ def main() -> None:
         )
     finally:
         profiler.stop()
-        profiler.dump(output)
+        profiler.dump(output, sql=counter.dump())
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ SCRIPTS = {
 TIMEOUT = common.env_int("BENCH_SCRIPT_TIMEOUT", 1200)  # seconds, for one script
 PARAMETERS = ("BENCH_N", "BENCH_PROFILE_N", "BENCH_CONCURRENCY", "BENCH_ADMIN_MAILBOXES",
               "BENCH_DRILLS", "BENCH_DRILL_N", "BENCH_DRILL_SEED", "MAILSERVER_PASSWORD_SCHEME",
-              "BENCH_SETTINGS")  # fmt: skip
+              "BENCH_SETTINGS", "BENCH_BROKER_URL", "BENCH_IDLE_N", "BENCH_BACKLOG",
+              "PROVISIONING_BATCH_SIZE", "SMS_CONCURRENCY")  # fmt: skip
 
 
 def run(name: str, folder: Path) -> tuple[int, float]:

@@ -197,6 +197,9 @@ PROVISIONING_RETRY_BACKOFF = env_int("PROVISIONING_RETRY_BACKOFF", 10)  # second
 PROVISIONING_RETRY_BACKOFF_MAX = env_int("PROVISIONING_RETRY_BACKOFF_MAX", 600)
 PROVISIONING_CLAIM_TIMEOUT = env_int("PROVISIONING_CLAIM_TIMEOUT", 300)  # seconds
 PROVISIONING_QUEUED_GRACE = env_int("PROVISIONING_QUEUED_GRACE", 120)  # seconds
+# A worker that finds other jobs due claims up to this many in one statement (1: no batches),
+# and sends their SMS over at most SMS_CONCURRENCY connections at once.
+PROVISIONING_BATCH_SIZE = env_int("PROVISIONING_BATCH_SIZE", 25)
 # Days a deleted mailbox (refused at once) keeps its member's data before it is erased
 # (provisioning.erasure; invariant 7).
 MEMBER_RETENTION_DAYS = env_int("MEMBER_RETENTION_DAYS", 30)
@@ -228,6 +231,7 @@ if SELF_SERVICE_RESETS_PER_DAY < 0:
 SMS_BACKEND = env_str("SMS_BACKEND", "provisioning.sms.console.SmsBackend")
 SMS_FILE_PATH = env_str("SMS_FILE_PATH", str(VAR_DIR / "sms"))
 SMS_TIMEOUT = env_int("SMS_TIMEOUT", 10)
+SMS_CONCURRENCY = env_int("SMS_CONCURRENCY", 8)  # SMS of one batch sent at once, per process
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
 TWILIO_FROM = env_str("TWILIO_FROM")

@@ -7,8 +7,9 @@ TransientError, in French. No email ever holds a password: it only travels by SM
 
 import logging
 import smtplib
+from contextlib import contextmanager
 
-from django.core.mail import EmailMessage, EmailMultiAlternatives
+from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 
 from .exceptions import PermanentError, TransientError
@@ -37,11 +38,42 @@ def send_rendered(*, template: str, context: dict, to: list[str], html: bool = T
 
 def send(message: EmailMessage) -> None:
     """Send one message; SMTP's failures as PermanentError or TransientError, in French."""
-    try:
+    with _smtp_errors(message):
         message.send()
+
+
+def send_many(messages: dict) -> dict:
+    """{key: message} over one SMTP connection; {key: None when sent, or the TransientError
+    or PermanentError of that message}. A server that cannot be reached fails them all
+    transiently."""
+    connection = get_connection()
+    try:
+        with _smtp_errors(None):
+            connection.open()
+    except (TransientError, PermanentError) as exc:
+        return dict.fromkeys(messages, exc)
+    outcomes = {}
+    try:
+        for key, message in messages.items():
+            message.connection = connection
+            try:
+                with _smtp_errors(message):
+                    message.send()
+                outcomes[key] = None
+            except (TransientError, PermanentError) as exc:
+                outcomes[key] = exc
+    finally:
+        connection.close()
+    return outcomes
+
+
+@contextmanager
+def _smtp_errors(message: EmailMessage | None):
+    try:
+        yield
     except smtplib.SMTPRecipientsRefused:
         raise PermanentError(
-            f"Le serveur d'envoi refuse l'adresse {', '.join(message.to)}."
+            f"Le serveur d'envoi refuse l'adresse {', '.join(message.to if message else [])}."
         ) from None
     except smtplib.SMTPAuthenticationError:
         raise PermanentError("Le serveur d'envoi refuse nos identifiants (EMAIL_URL).") from None

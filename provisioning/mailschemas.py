@@ -2,7 +2,8 @@
 
 Every statement is a constant; values travel as named parameters: address, password_hash,
 name, local_part, domain, maildir, active, quota, source, goto, percent (and a list of
-addresses, as positional parameters, in `select_usage`). `{user}` in the mail-server queries
+addresses, as positional parameters, in `select_usage`; the rows of `upsert_users` and the
+domains of `select_domains`, positional too). `{user}` in the mail-server queries
 is filled with Dovecot's own placeholder (`%u`, or `%{user}` for Dovecot 2.4).
 
 Aliases: ISPmail keeps one `virtual_aliases` row per destination and has no `active` column
@@ -29,6 +30,9 @@ class MailSchema:
     columns: dict[str, tuple[str, ...]]
     create_tables: tuple[str, ...]  # empty: the app never creates this schema's tables
     upsert_user: dict[str, tuple[str, ...]]  # vendor → statements; the last one's rows count
+    # The same for many users at once: `{rows}` is a derived table (`USER_ROW_COLUMNS`).
+    upsert_users: dict[str, tuple[str, ...]]
+    select_domains: str  # which of `{domains}` (`%s, %s, ...`) the table holds
     set_active: tuple[str, ...]
     # An erased mailbox's row (and PostfixAdmin's alias of it); the last one's rows count.
     delete_user: tuple[str, ...]
@@ -95,6 +99,18 @@ _ISPMAIL_UPSERT = (
     _ISPMAIL_USER + "ON CONFLICT (email) DO UPDATE SET password = EXCLUDED.password",
 )
 _ISPMAIL_DOMAIN_MYSQL = "INSERT IGNORE INTO virtual_domains (name) VALUES (%(domain)s)"
+# Many users in one statement: the rows come as a derived table `v` (see USER_ROW_COLUMNS).
+# `WHERE 1 = 1` keeps SQLite from reading the upsert's ON as the join's.
+_ROWS = "FROM ({rows}) v"
+_ISPMAIL_DOMAINS = (
+    f"INSERT INTO virtual_domains (name) SELECT DISTINCT v.domain {_ROWS} WHERE 1 = 1 "
+    "ON CONFLICT (name) DO NOTHING"
+)
+_ISPMAIL_USERS = (
+    "INSERT INTO virtual_users (domain_id, email, password, quota, active) "
+    f"SELECT d.id, v.address, v.password_hash, v.quota, TRUE {_ROWS} "
+    "JOIN virtual_domains d ON d.name = v.domain WHERE 1 = 1 "
+)
 # The domain's row is locked first: two writers of one alias never mix their rows.
 _ISPMAIL_LOCK = "SELECT id FROM virtual_domains WHERE name = %(domain)s FOR UPDATE"
 _ISPMAIL_ALIAS_DELETE = "DELETE FROM virtual_aliases WHERE source = %(source)s"
@@ -131,6 +147,21 @@ ISPMAIL = MailSchema(
             _ISPMAIL_USER + "ON DUPLICATE KEY UPDATE password = VALUES(password)",
         ),
     },
+    upsert_users={
+        "postgresql": (
+            _ISPMAIL_DOMAINS,
+            _ISPMAIL_USERS + "ON CONFLICT (email) DO UPDATE SET password = EXCLUDED.password",
+        ),
+        "sqlite": (
+            _ISPMAIL_DOMAINS,
+            _ISPMAIL_USERS + "ON CONFLICT (email) DO UPDATE SET password = EXCLUDED.password",
+        ),
+        "mysql": (
+            f"INSERT IGNORE INTO virtual_domains (name) SELECT DISTINCT v.domain {_ROWS}",
+            _ISPMAIL_USERS + "ON DUPLICATE KEY UPDATE password = VALUES(password)",
+        ),
+    },
+    select_domains="SELECT name FROM virtual_domains WHERE name IN ({domains})",
     set_active=("UPDATE virtual_users SET active = %(active)s WHERE email = %(address)s",),
     delete_user=("DELETE FROM virtual_users WHERE email = %(address)s",),
     select_user=(
@@ -193,6 +224,27 @@ _PFA_UPSERT = (
     + "ON CONFLICT (username) DO UPDATE SET password = EXCLUDED.password, "
     + f"modified = {NOW}",
 )
+
+
+def _pfa_aliases(ignore: str = "", on_conflict: str = "") -> str:
+    return (
+        f"INSERT {ignore}INTO alias (address, goto, domain, created, modified, active) "
+        f"SELECT v.address, v.address, d.domain, {NOW}, {NOW}, TRUE {_ROWS} "
+        f"JOIN domain d ON d.domain = v.domain WHERE 1 = 1 {on_conflict}"
+    )
+
+
+_PFA_MAILBOXES = (
+    "INSERT INTO mailbox (username, password, name, maildir, quota, local_part, domain, "
+    "created, modified, active) "
+    "SELECT v.address, v.password_hash, v.name, v.maildir, v.quota, v.local_part, d.domain, "
+    f"{NOW}, {NOW}, TRUE {_ROWS} JOIN domain d ON d.domain = v.domain WHERE 1 = 1 "
+)
+_PFA_UPSERTS = (
+    _pfa_aliases(on_conflict="ON CONFLICT (address) DO NOTHING"),
+    _PFA_MAILBOXES
+    + f"ON CONFLICT (username) DO UPDATE SET password = EXCLUDED.password, modified = {NOW}",
+)
 # An alias of its own (never a mailbox's alias to itself: the gateway checks it first).
 _PFA_ALIAS_ROW = (
     "INSERT INTO alias (address, goto, domain, created, modified, active) "
@@ -235,6 +287,16 @@ POSTFIXADMIN = MailSchema(
             + f"modified = {NOW}",
         ),
     },
+    upsert_users={
+        "postgresql": _PFA_UPSERTS,
+        "sqlite": _PFA_UPSERTS,
+        "mysql": (
+            _pfa_aliases(ignore="IGNORE "),
+            _PFA_MAILBOXES
+            + f"ON DUPLICATE KEY UPDATE password = VALUES(password), modified = {NOW}",
+        ),
+    },
+    select_domains="SELECT domain FROM domain WHERE domain IN ({domains})",
     set_active=(
         f"UPDATE alias SET active = %(active)s, modified = {NOW} "
         "WHERE address = %(address)s AND goto = %(address)s",
@@ -287,6 +349,9 @@ POSTFIXADMIN = MailSchema(
         "virtual_alias_maps": "SELECT goto FROM alias WHERE address = '%s' AND active = TRUE",
     },
 )
+
+# The columns of one row of `upsert_users`, in order.
+USER_ROW_COLUMNS = ("address", "password_hash", "name", "local_part", "domain", "maildir", "quota")
 
 SCHEMAS = {schema.name: schema for schema in (ISPMAIL, POSTFIXADMIN)}
 

@@ -98,6 +98,58 @@ def user_set_password(*, address: str, password_hash: str, name: str = "", quota
         raise PermanentError(f"Le domaine {domain} est absent de la table du serveur mail.")
 
 
+def users_set_passwords(users: list[dict]) -> set[str]:
+    """`user_set_password` for many users, in one transaction and one statement a step
+    (ISPmail: the domains, then the users; PostfixAdmin: the aliases to themselves, then the
+    mailboxes); committed on return. Each user: {address, password_hash, name, quota}.
+
+    The same rules for each row: a new row is enabled with its quota; an existing row keeps
+    its `active` flag and its quota. Returns the addresses written: a user whose domain the
+    table lacks is left out (the caller fails that one alone).
+    """
+    if not users:
+        return set()
+    schema = mailschemas.current()
+    rows = [_user_row(user) for user in users]
+    domains = sorted({row[mailschemas.USER_ROW_COLUMNS.index("domain")] for row in rows})
+    with _gateway_errors(), transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
+        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+            chunk = rows[start : start + _ROWS_PER_STATEMENT]
+            derived = _derived_table(len(chunk))
+            for sql in schema.upsert_users[connections[ALIAS].vendor]:
+                cursor.execute(sql.format(rows=derived), [value for row in chunk for value in row])
+        cursor.execute(
+            schema.select_domains.format(domains=", ".join(["%s"] * len(domains))), domains
+        )
+        present = {name for (name,) in cursor.fetchall()}
+    return {user["address"] for user in users if user["address"].rpartition("@")[2] in present}
+
+
+# SQLite joins at most 500 SELECTs in one compound statement.
+_ROWS_PER_STATEMENT = 200
+
+
+def _user_row(user: dict) -> tuple:
+    local_part, _at, domain = user["address"].rpartition("@")
+    values = {
+        "address": user["address"],
+        "password_hash": user["password_hash"],
+        "name": user.get("name", ""),
+        "local_part": local_part,
+        "domain": domain,
+        "maildir": f"{domain}/{local_part}/",
+        "quota": int(user.get("quota", 0)),
+    }
+    return tuple(values[column] for column in mailschemas.USER_ROW_COLUMNS)
+
+
+def _derived_table(count: int) -> str:
+    """`SELECT %s AS address, ... UNION ALL SELECT %s, ...`: rows every engine can join."""
+    first = ", ".join(f"%s AS {column}" for column in mailschemas.USER_ROW_COLUMNS)
+    rest = ", ".join(["%s"] * len(mailschemas.USER_ROW_COLUMNS))
+    return " UNION ALL ".join([f"SELECT {first}"] + [f"SELECT {rest}"] * (count - 1))
+
+
 def user_set_active(*, address: str, active: bool) -> None:
     touched = _run(mailschemas.current().set_active, {"address": address, "active": active})
     if touched < 1:

@@ -10,7 +10,6 @@ import logging
 from datetime import timedelta
 from email.utils import parseaddr
 
-from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -20,8 +19,8 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.autoconfig import mobileconfig_url
 from accounts.models import Mailbox
 
-from . import emails, mailserver, passwords, selectors, sms, tasks
-from .exceptions import PermanentError, TransientError
+from . import batches, emails, mailserver, passwords, selectors, sms, tasks
+from .exceptions import PermanentError
 from .models import (
     EMAIL_STEP,
     PASSWORD_STEP,
@@ -31,31 +30,36 @@ from .models import (
     ProvisioningJob,
     Redaction,
     SmsStatusEvent,
-    Step,
 )
+from .retries import STOPPED, attempt, fail
 
 logger = logging.getLogger(__name__)
 Status = Mailbox.Status
-# A job never sends a password (nor the email after it) to these mailboxes.
-STOPPED = {
-    Status.DISABLED: "Adresse désactivée entre-temps : aucun mot de passe envoyé.",
-    Status.DELETED: "Adresse supprimée entre-temps : aucun mot de passe envoyé.",
-}
 
 
 # --- The password, then the email -----------------------------------------------------------
 
 
 def job_deliver_password(*, job_id: int) -> None:
-    """Claim, generate, hash and commit to the mail table, then SMS; raise to be retried."""
-    job = ProvisioningJob.objects.claim(job_id, PASSWORD_STEP)
-    if job is None:
+    """Claim, generate, hash and commit to the mail table, then SMS; raise to be retried.
+
+    Other password jobs due are claimed with this one (PROVISIONING_BATCH_SIZE) and go the
+    batch path; alone, the job goes this one, without waiting for company.
+    """
+    jobs = ProvisioningJob.objects.claim_batch(
+        job_id, PASSWORD_STEP, limit=settings.PROVISIONING_BATCH_SIZE
+    )
+    if not jobs:
         logger.info("job %s: nothing to do (finished, or another worker holds it)", job_id)
         return
-    if job.mailbox.status in STOPPED:
-        _fail(job, PASSWORD_STEP, STOPPED[job.mailbox.status])
+    if len(jobs) > 1:
+        sms_events_apply(message_ids=batches.deliver_passwords(jobs))
         return
-    ok, sent = _attempt(job, PASSWORD_STEP, lambda: _write_hash_then_text(job))
+    [job] = jobs
+    if job.mailbox.status in STOPPED:
+        fail(job, PASSWORD_STEP, STOPPED[job.mailbox.status])
+        return
+    ok, sent = attempt(job, PASSWORD_STEP, lambda: _write_hash_then_text(job))
     if not ok:
         return
     if sent is None:
@@ -63,9 +67,10 @@ def job_deliver_password(*, job_id: int) -> None:
         return
     # Active once a password reached the member: after a failed first SMS the mailbox stays
     # pending, so the next attempt is a creation, with the settings email.
-    Mailbox.objects.filter(pk=job.mailbox.pk, status=Status.PENDING).update(
-        status=Status.ACTIVE, updated_at=timezone.now()
-    )
+    if job.mailbox.status == Status.PENDING:
+        Mailbox.objects.filter(pk=job.mailbox.pk, status=Status.PENDING).update(
+            status=Status.ACTIVE, updated_at=timezone.now()
+        )
     now = timezone.now()
     if ProvisioningJob.objects.finish(
         job,
@@ -79,8 +84,7 @@ def job_deliver_password(*, job_id: int) -> None:
     ):
         logger.info("job %s: SMS %s accepted for %s", job_id, sent.message_id, job.mailbox)
         tasks.enqueue_step(EMAIL_STEP, job.pk)
-        job.sms_message_id = sent.message_id
-        sms_events_apply(job=job)
+        sms_events_apply(message_ids=[sent.message_id])
 
 
 @sensitive_variables("password", "body")
@@ -90,9 +94,8 @@ def _write_hash_then_text(job: ProvisioningJob) -> sms.SentSms | None:
     password = passwords.generate()
     password_hash = passwords.hash_password(password)
     # A worker that lost its claim while hashing must not replace the newer attempt's hash.
-    if not ProvisioningJob.objects.holds_claim(job, PASSWORD_STEP):
+    if not _still_ours(job):
         return None
-    _refuse_deleted(mailbox)
     # A new row gets the quota (an existing one keeps it: provisioning.mailsync owns it).
     mailserver.user_set_password(
         address=mailbox.address,
@@ -100,28 +103,38 @@ def _write_hash_then_text(job: ProvisioningJob) -> sms.SentSms | None:
         name=mailbox.member.full_name,
         quota=mailbox.effective_quota,
     )
-    if not ProvisioningJob.objects.holds_claim(job, PASSWORD_STEP):
+    if not _still_ours(job):  # deleted while the hash was written: no SMS, ever
         return None
-    _refuse_deleted(mailbox)  # deleted while the hash was written: no SMS, ever
     body = sms.password_sms(kind=job.kind, address=mailbox.address, password=password)
     return sms.send_sms(to=str(mailbox.member.phone), body=body)
 
 
-def _refuse_deleted(mailbox: Mailbox) -> None:
-    """mailbox_delete stops the jobs in flight; this holds even for one it did not see."""
-    if Mailbox.objects.filter(pk=mailbox.pk, status=Status.DELETED).exists():
+def _still_ours(job: ProvisioningJob) -> bool:
+    """The claim is still this attempt's (one query, which also reads the mailbox's status).
+
+    mailbox_delete stops the jobs in flight; a deleted mailbox is refused even for one it
+    did not see.
+    """
+    held = ProvisioningJob.objects.claims_held([job], PASSWORD_STEP)
+    if held.get(job.pk) == Status.DELETED:
         raise PermanentError(STOPPED[Status.DELETED])
+    return job.pk in held
 
 
 def job_send_email(*, job_id: int) -> None:
     """The email after the SMS: settings after a creation, a notice after a reset."""
-    job = ProvisioningJob.objects.claim(job_id, EMAIL_STEP)
-    if job is None:
+    jobs = ProvisioningJob.objects.claim_batch(
+        job_id, EMAIL_STEP, limit=settings.PROVISIONING_BATCH_SIZE
+    )
+    if len(jobs) > 1:
+        batches.send_emails(jobs, member_email_context)
+    if len(jobs) != 1:
         return
+    [job] = jobs
     if job.mailbox.status == Status.DELETED:
-        _fail(job, EMAIL_STEP, "Adresse supprimée entre-temps : aucun email envoyé.")
+        fail(job, EMAIL_STEP, "Adresse supprimée entre-temps : aucun email envoyé.")
         return
-    ok, _sent = _attempt(job, EMAIL_STEP, lambda: _send_member_email(job))
+    ok, _sent = attempt(job, EMAIL_STEP, lambda: _send_member_email(job))
     if ok:
         ProvisioningJob.objects.finish(job, EMAIL_STEP, email_sent_at=timezone.now())
 
@@ -146,69 +159,7 @@ def member_email_context(mailbox: Mailbox) -> dict:
     }
 
 
-# --- Retries and failures -----------------------------------------------------------------
-
-
-def _attempt(job: ProvisioningJob, step: Step, work):
-    """(True, result) when `work` succeeds; (False, None) once its failure is on the job.
-
-    A TransientError with attempts left is re-raised with its countdown, for the task.
-    """
-    try:
-        return True, work()
-    except TransientError as exc:
-        if _retry_or_fail(job, step, exc):
-            raise
-    except PermanentError as exc:
-        _fail(job, step, exc.message)
-    return False, None
-
-
-def _retry_or_fail(job: ProvisioningJob, step: Step, exc: TransientError) -> bool:
-    """True when another attempt is scheduled (its delay set on `exc`); False on giving up.
-
-    A step gives up on time, not on a count: a mail database down for a minute or a burst
-    of 429s costs attempts, not the member's password. PROVISIONING_GIVE_UP_AFTER after
-    its first failure, the step fails for good.
-    """
-    attempts = getattr(job, step.attempts)
-    failing_for = timezone.now() - (job.retrying_since or timezone.now())
-    if failing_for.total_seconds() >= settings.PROVISIONING_GIVE_UP_AFTER:
-        _fail(
-            job, step,
-            f"Abandon après {attempts} tentatives en {_duration(failing_for)} : {exc.message}",
-        )  # fmt: skip
-        return False
-    # Celery's own backoff formula; the task's retry message is scheduled for this time.
-    delay = get_exponential_backoff_interval(
-        settings.PROVISIONING_RETRY_BACKOFF,
-        attempts - 1,
-        settings.PROVISIONING_RETRY_BACKOFF_MAX,
-        full_jitter=False,
-    )
-    next_at = timezone.now() + timedelta(seconds=delay)
-    ProvisioningJob.objects.release(job, step, error=exc.message, next_attempt_at=next_at)
-    exc.countdown = delay
-    logger.warning(
-        "job %s (%s): attempt %s failed, retry in %ss", job.pk, step.name, attempts, delay
-    )
-    return True
-
-
-def _duration(elapsed: timedelta) -> str:
-    """`26 h`, `45 min`, `30 s`: how long a step kept trying, in the administrator's words."""
-    seconds = int(elapsed.total_seconds())
-    if seconds >= 7200:
-        return f"{seconds // 3600} h"
-    if seconds >= 120:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"
-
-
-def _fail(job: ProvisioningJob, step: Step, message: str) -> None:
-    fields = {"finished_at": timezone.now()} if step is PASSWORD_STEP else {}
-    ProvisioningJob.objects.fail(job, step, error=message, **fields)
-    logger.error("job %s (%s) failed: %s", job.pk, step.name, message)
+# --- The sweep ------------------------------------------------------------------------------
 
 
 def jobs_sweep() -> dict[str, int]:
@@ -244,9 +195,11 @@ def sms_status_record(*, message_sid: str, status: str, error_code: int | None) 
     return True
 
 
-def sms_events_apply(*, job: ProvisioningJob) -> None:
-    """Callbacks that arrived before the job recorded its message id, applied now."""
-    events = SmsStatusEvent.objects.filter(message_sid=job.sms_message_id)
+def sms_events_apply(*, message_ids: list[str]) -> None:
+    """Callbacks that arrived before the jobs recorded their message ids, applied now."""
+    if not message_ids:
+        return
+    events = SmsStatusEvent.objects.filter(message_sid__in=message_ids)
     for event in sorted(events, key=lambda e: SMS_STATUS_RANK.get(e.status, -1)):
         _apply(event.message_sid, event.status, event.error_code)
 

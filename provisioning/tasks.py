@@ -36,12 +36,12 @@ RETRIED = {
 class JobStepTask(DjangoTask):
     """A job step's task, rung once the transaction that recorded the job commits."""
 
-    def ring(self, job_id: int) -> None:
+    def ring(self, job_id: int, countdown: float | None = None) -> None:
         """A broker out of reach loses this ring, not the job: the sweep rings again after
         PROVISIONING_QUEUED_GRACE (invariant 4). The caller's transaction is committed
         already; an error here would only turn a recorded act into an error page."""
         try:
-            self.delay(job_id)
+            self.apply_async((job_id,), countdown=countdown)
         except OperationalError as exc:  # refused, reset, timed out: after Celery's retries
             logger.warning("broker unreachable, job %s waits for the sweep: %s", job_id, exc)
 
@@ -74,10 +74,11 @@ def send_job_email(self, job_id: int) -> None:
         raise self.retry(exc=exc, countdown=exc.countdown or 0) from exc
 
 
-def enqueue_step(step: Step, job_id: int) -> None:
-    """Ring the doorbell once the transaction commits; the job itself is already recorded."""
+def enqueue_step(step: Step, job_id: int, *, countdown: float | None = None) -> None:
+    """Ring the doorbell once the transaction commits; the job itself is already recorded.
+    `countdown`: a retry's, for a job of a batch (whose own doorbell is gone)."""
     task = deliver_password if step is PASSWORD_STEP else send_job_email
-    transaction.on_commit(functools.partial(task.ring, job_id))
+    transaction.on_commit(functools.partial(task.ring, job_id, countdown))
 
 
 @shared_task(name="provisioning.sweep", ignore_result=True)

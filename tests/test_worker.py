@@ -12,20 +12,21 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from unittest import mock
 
 import redis
 from celery.signals import before_task_publish
 from django.conf import settings
 from django.core import mail
-from django.db import connections
+from django.db import connections, transaction
 from django.test import TransactionTestCase
 
 from octopus_mail.celery import app as celery_app
-from provisioning import mailschemas, mailserver, passwords, services
+from provisioning import batches, mailschemas, mailserver, passwords, services
 from provisioning.models import ProvisioningJob
 from provisioning.sms import locmem
 
-from .base import MEMBER, TEST_ACTOR, create_pierre, sms_passwords
+from .base import DOMAIN, MEMBER, TEST_ACTOR, create_pierre, sms_passwords
 from .celeryworker import broker, broker_driver, worker_thread
 from .services import IN_CI, RABBITMQ_URL, REDIS_URL, require_rabbitmq, require_redis
 
@@ -290,6 +291,33 @@ class WorkerEndToEndTests(WorkerTestMixin, TransactionTestCase):
             self.assertFalse(holds(traffic, secret))
             self.assertFalse(holds(everything_stored, secret))
         self.assertEqual([key for key in stored if key.startswith(b"celery-task-meta-")], [])
+
+    def test_it_delivers_a_batch_whose_hashes_verify_and_never_reach_the_broker(self):
+        names = ("pierre", "marie", "jean", "anne")
+        self.addCleanup(lambda: [mailserver.user_delete(address=f"{n}@{DOMAIN}") for n in names])
+        spy = mock.patch.object(batches, "deliver_passwords", wraps=batches.deliver_passwords)
+        with self.running_worker(), spy as batch_path:
+            with transaction.atomic():  # every job committed before the first doorbell rings
+                jobs = [
+                    create_pierre(local_part=name, personal_email=f"{name}@example.org",
+                                  phone=f"+3247012345{i}")
+                    for i, name in enumerate(names)
+                ]  # fmt: skip
+            for job in jobs:
+                self.wait_until_done(job)
+        [call] = batch_path.call_args_list
+        self.assertEqual(sorted(job.pk for job in call.args[0]), sorted(job.pk for job in jobs))
+        texts = {
+            sms["to"]: password
+            for sms, password in zip(locmem.outbox, sms_passwords(), strict=True)
+        }
+        for i, name in enumerate(names):
+            row = mailserver.user_row(f"{name}@{DOMAIN}")
+            self.assertTrue(passwords.verify(texts[f"+3247012345{i}"], row["password"]), name)
+        traffic = self.traffic.stop()
+        for secret in texts.values():
+            self.assertFalse(holds(traffic, secret))
+            self.assertFalse(holds([repr(message).encode() for message in self.published], secret))
 
     def wait_until_alone_on_redis(self) -> None:
         """Two runs on one database would flush and consume each other's messages."""

@@ -49,7 +49,12 @@ class SentSms:
 
 
 class BaseSmsBackend:
-    """Sends one SMS; raises TransientError or PermanentError with a French message."""
+    """Sends one SMS; raises TransientError or PermanentError with a French message.
+
+    `shared`: one instance may serve a whole process, from several threads at once.
+    """
+
+    shared = False
 
     def send(self, *, to: str, body: str) -> SentSms:
         raise NotImplementedError

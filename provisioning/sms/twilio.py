@@ -68,6 +68,10 @@ class BaseUrlHttpClient(TwilioHttpClient):
 
 
 class SmsBackend(BaseSmsBackend):
+    # One client per process: its HTTP session keeps the connections to Twilio open, and
+    # requests' pool holds 10 a host (SMS_CONCURRENCY stays below).
+    shared = True
+
     def __init__(self):
         timeout = settings.SMS_TIMEOUT
         if settings.TWILIO_API_BASE_URL:

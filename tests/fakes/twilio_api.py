@@ -84,6 +84,12 @@ class _Scripted:
     delay: float = 0.0
 
 
+class _Server(ThreadingHTTPServer):
+    # A worker sends a batch's SMS at once over new connections: with the default listen
+    # backlog of 5, the extra SYNs are dropped and retried a second later by the kernel.
+    request_queue_size = 128
+
+
 class FakeTwilio:
     def __init__(self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN):
         self.account_sid = account_sid
@@ -98,7 +104,7 @@ class FakeTwilio:
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> str:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.twilio = self
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="fake-twilio", daemon=True

@@ -44,6 +44,37 @@ class MailTableContract:
         self.assertTrue(passwords.verify("q2wer-t3yup-asd4f-ghj5k", row["password"]))
         self.assertEqual(mailserver.domain_users("octopus-soignies.be"), {ADDRESS: True})
 
+    def test_it_writes_a_batch_of_hashes_with_the_rules_of_one(self):
+        mailserver.user_set_password(address=ADDRESS, password_hash="{X}old", quota=GB)
+        mailserver.user_set_active(address=ADDRESS, active=False)
+        written = mailserver.users_set_passwords(
+            [
+                {"address": ADDRESS, "password_hash": "{X}new", "name": "Pierre", "quota": MB},
+                {"address": MARIE, "password_hash": "{X}marie", "name": "Marie", "quota": MB},
+            ]
+        )
+        self.assertEqual(written, {ADDRESS, MARIE})
+        pierre, marie = mailserver.user_row(ADDRESS), mailserver.user_row(MARIE)
+        # The existing row: its hash replaced, never enabled again, its quota kept.
+        self.assertEqual((pierre["password"], pierre["active"], pierre["quota"]),
+                         ("{X}new", False, GB))  # fmt: skip
+        # The new row: enabled, with the quota given.
+        self.assertEqual((marie["password"], marie["active"], marie["quota"]),
+                         ("{X}marie", True, MB))  # fmt: skip
+        self.assertEqual(self.delivered_to(MARIE), self.own_delivery_of(MARIE))
+
+    def test_it_writes_no_batch_while_the_database_is_read_only(self):
+        mailserver.user_set_password(address=ADDRESS, password_hash="{X}old")
+        self.read_only(True)
+        self.addCleanup(self.read_only, False)
+        with self.assertRaisesMessage(TransientError, "nouvel essai automatique"):
+            mailserver.users_set_passwords(
+                [{"address": a, "password_hash": "{X}new"} for a in (ADDRESS, MARIE)]
+            )
+        self.read_only(False)
+        self.assertEqual(mailserver.user_row(ADDRESS)["password"], "{X}old")
+        self.assertIsNone(mailserver.user_row(MARIE))
+
     def test_it_disables_and_enables(self):
         mailserver.user_set_password(address=ADDRESS, password_hash="{SHA512-CRYPT}$6$x$y")
         mailserver.user_set_active(address=ADDRESS, active=False)
@@ -309,6 +340,14 @@ class PostfixadminContract(MailTableContract):
             mailserver.user_set_password(address="jean@exemple.be", password_hash="{X}y")
         self.assertEqual(self.fetch("SELECT domain FROM domain"), [("octopus-soignies.be",)])
         self.assertEqual(self.fetch("SELECT COUNT(*) FROM mailbox"), [(0,)])
+
+    def test_it_leaves_out_of_a_batch_a_user_whose_domain_postfixadmin_lacks(self):
+        written = mailserver.users_set_passwords(
+            [{"address": a, "password_hash": "{X}y"} for a in ("jean@exemple.be", ADDRESS)]
+        )
+        self.assertEqual(written, {ADDRESS})
+        self.assertEqual(self.fetch("SELECT username FROM mailbox"), [(ADDRESS,)])
+        self.assertEqual(self.fetch("SELECT domain FROM domain"), [("octopus-soignies.be",)])
 
     def test_it_never_creates_postfixadmin_tables(self):
         postfixadmin.drop_tables(self.connection)
