@@ -11,6 +11,7 @@ import os
 
 from django.contrib.auth import get_user_model
 from django.contrib.staticfiles.testing import StaticLiveServerTestCase
+from django.test import override_settings
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from memberrequests.models import MemberImport
@@ -28,6 +29,8 @@ COUNTERS = "#import-progress-counters"
 REFUSED = "+32470000003"  # membre3's number: Twilio refuses it (21211)
 
 
+# The test plays the worker job by job, to see each state: one job a doorbell.
+@override_settings(PROVISIONING_BATCH_SIZE=1)
 class ImportProgressInChromiumTests(StaticLiveServerTestCase):
     databases = {"default", "mailserver"}
 

@@ -8,6 +8,7 @@ from unittest import mock
 
 from django.core.management import call_command
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Domain, Mailbox
@@ -65,6 +66,8 @@ class ProgressTestCase(RequestTestCase):
         return member_import
 
 
+# The tests play the worker job by job to reach each mix of states: one job a doorbell.
+@override_settings(PROVISIONING_BATCH_SIZE=1)
 class ImportProgressTests(ProgressTestCase):
     def test_it_counts_rows_creations_and_each_sms_and_email_state(self):
         member_import = self.each_state()
@@ -159,6 +162,8 @@ class ImportProgressTests(ProgressTestCase):
         self.assertEqual(queries, [(1, 2), (1, 2)])
 
 
+# The tests play the worker job by job to reach each mix of states: one job a doorbell.
+@override_settings(PROVISIONING_BATCH_SIZE=1)
 class ImportProgressPageTests(ProgressTestCase):
     def setUp(self):
         super().setUp()
