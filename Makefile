@@ -35,7 +35,7 @@ test: install
 # Benchmarks and fault drills (bench/, needs the services `make test` needs): prints the
 # figures and writes bench/RESULTS.md in about five minutes. BENCH_N=10000 and friends (see
 # bench/README.md) scale them up.
-BENCH_N ?= 500
+BENCH_N ?= 1000
 BENCH_PROFILE_N ?= 150
 bench: install
 	BENCH_N=$(BENCH_N) BENCH_PROFILE_N=$(BENCH_PROFILE_N) $(PY) bench/run_all.py

@@ -19,12 +19,26 @@ from bench import common  # noqa: E402
 
 SCRIPTS = {
     "throughput": "throughput.py",
+    "throughput_rabbitmq": "throughput.py",
     "admin": "admin_scale.py",
     "drills": "fault_drills.py",
     "concurrency": "concurrency.py",
     "public": "public_timing.py",
     "api": "api.py",
 }
+# The same throughput run on the second broker (its profile is the Redis run's).
+RABBITMQ_URL = os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
+EXTRA_ENV = {
+    "throughput_rabbitmq": {
+        "BENCH_NAME": "throughput_rabbitmq",
+        "BENCH_BROKER_URL": RABBITMQ_URL,
+        "BENCH_PROFILE_N": "0",
+        "BENCH_DB_PREFIX": "bench_tpr",
+    },
+}
+# RESULTS.md keeps, below the figures this script writes, the sections written by hand
+# (a change's figures before and after, with how they were measured): they start here.
+KEPT_FROM = "\n## "
 TIMEOUT = common.env_int("BENCH_SCRIPT_TIMEOUT", 1200)  # seconds, for one script
 PARAMETERS = ("BENCH_N", "BENCH_PROFILE_N", "BENCH_CONCURRENCY", "BENCH_ADMIN_MAILBOXES",
               "BENCH_DRILLS", "BENCH_DRILL_N", "BENCH_DRILL_SEED", "MAILSERVER_PASSWORD_SCHEME",
@@ -34,7 +48,7 @@ PARAMETERS = ("BENCH_N", "BENCH_PROFILE_N", "BENCH_CONCURRENCY", "BENCH_ADMIN_MA
 
 def run(name: str, folder: Path) -> tuple[int, float]:
     script = Path(__file__).with_name(SCRIPTS[name])
-    env = {**os.environ, "BENCH_RESULTS_DIR": str(folder)}
+    env = {**os.environ, "BENCH_RESULTS_DIR": str(folder), **EXTRA_ENV.get(name, {})}
     start = time.monotonic()
     process = subprocess.Popen([sys.executable, str(script)], env=env)
     try:
@@ -108,7 +122,9 @@ def main() -> None:
                 results.append(json.loads(path.read_text()))
     header["total time"] = f"{time.monotonic() - start:.0f} s"
     output = Path(__file__).with_name("RESULTS.md")
-    output.write_text(markdown(header, results, runs))
+    previous = output.read_text() if output.exists() else ""
+    kept = previous[previous.find(KEPT_FROM) :] if KEPT_FROM in previous else ""
+    output.write_text(markdown(header, results, runs) + kept)
     common.say(f"\n{output.read_text()}")
     failed = [name for name, (code, _s) in runs.items() if code != 0]
     if failed:

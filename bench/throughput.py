@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import common, loopback, workers  # noqa: E402
 from bench.common import env_int, row, say  # noqa: E402
 
-BENCH = "throughput"
+BENCH = os.environ.get("BENCH_NAME", "throughput")  # run_all's RabbitMQ run: throughput_rabbitmq
 # Scratch databases; BENCH_DB_PREFIX keeps two runs on one PostgreSQL apart.
 DATABASES = [f"{os.environ.get('BENCH_DB_PREFIX', 'bench_tp')}_{name}" for name in ("app", "mail")]
 TARGET_JOBS_PER_S = 100
