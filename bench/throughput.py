@@ -357,7 +357,7 @@ def main() -> None:
             f"{name.split(' (')[0]} {seconds / figures['profile_n'] * 1000:.1f}"
             for name, seconds in figures["profile"]["buckets"][:7]
         )
-    ]
+    ][: 1 if profile_n else 0]  # no profile (BENCH_PROFILE_N=0): no note
     common.record(BENCH, rows, notes)
 
 

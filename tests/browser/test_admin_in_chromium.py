@@ -36,41 +36,57 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
+# A live server over plain HTTP: production's secure-cookie and HTTPS settings off.
+PLAIN_HTTP = {"SECURE_SSL_REDIRECT": False, "SESSION_COOKIE_SECURE": False,
+              "CSRF_COOKIE_SECURE": False}  # fmt: skip
+
+
+def require_chromium() -> None:
+    """Before a browser test class sets up: Debian's Chromium and Playwright are here."""
+    require_binary(CHROMIUM, "chromium")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        unavailable("playwright is not installed (make install)")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls made here
+    # between browser steps are still plain synchronous calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+
+def open_chromium(cls) -> None:
+    """Debian's Chromium through Playwright (never a downloaded browser), for one test
+    class, closed after it."""
+    from playwright.sync_api import sync_playwright
+
+    cls.playwright = cls.enterClassContext(sync_playwright())
+    cls.browser = cls.playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
+    cls.addClassCleanup(cls.browser.close)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+
 class BrowserTestCase(StaticLiveServerTestCase):
     databases = {"default", "mailserver"}
 
     @classmethod
     def setUpClass(cls):
-        require_binary(CHROMIUM, "chromium")
+        require_chromium()
         require_redis()
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            unavailable("playwright is not installed (make install)")
-        # Playwright's sync API runs an event loop in this thread; the ORM calls made here
-        # between browser steps are still plain synchronous calls.
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
         super().setUpClass()
         cls.twilio = FakeTwilio()
         cls.twilio.start()
         cls.addClassCleanup(cls.twilio.stop)
         cls.enterClassContext(broker(REDIS_URL))
         cls.enterClassContext(worker_thread())
-        cls.playwright = cls.enterClassContext(sync_playwright())
-        cls.browser = cls.playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        cls.addClassCleanup(cls.browser.close)
-        SHOTS.mkdir(parents=True, exist_ok=True)
+        open_chromium(cls)
 
     def setUp(self):
         self.enterContext(
             self.twilio.settings(
                 PUBLIC_BASE_URL=self.live_server_url,
                 CELERY_BROKER_URL=REDIS_URL,
-                SECURE_SSL_REDIRECT=False,
-                SESSION_COOKIE_SECURE=False,
-                CSRF_COOKIE_SECURE=False,
+                **PLAIN_HTTP,
             )
         )
         self.twilio.reset()

@@ -7,8 +7,6 @@ No real worker here: the tests' in-memory broker keeps the doorbells, so each st
 when the test says, and the page is seen in each state. Screenshots: artifacts/screenshots/.
 """
 
-import os
-
 from django.contrib.auth import get_user_model
 from django.contrib.staticfiles.testing import StaticLiveServerTestCase
 from django.test import override_settings
@@ -21,8 +19,7 @@ from provisioning.models import ProvisioningJob
 from ..base import ADMIN_PASSWORD, the_domain, totp_token
 from ..fakes.twilio_api import FakeTwilio
 from ..memberrequests.helpers import members_csv
-from ..services import require_binary, unavailable
-from .test_admin_in_chromium import CHROMIUM, CHROMIUM_ARGS, SHOTS, WAIT
+from .test_admin_in_chromium import PLAIN_HTTP, SHOTS, WAIT, open_chromium, require_chromium
 
 IMPORTS = "/admin/memberrequests/memberimport/"
 COUNTERS = "#import-progress-counters"
@@ -36,30 +33,18 @@ class ImportProgressInChromiumTests(StaticLiveServerTestCase):
 
     @classmethod
     def setUpClass(cls):
-        require_binary(CHROMIUM, "chromium")
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            unavailable("playwright is not installed (make install)")
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # ORM calls between browser steps
+        require_chromium()
         super().setUpClass()
         cls.twilio = FakeTwilio()
         cls.twilio.start()
         cls.addClassCleanup(cls.twilio.stop)
-        cls.playwright = cls.enterClassContext(sync_playwright())
-        cls.browser = cls.playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        cls.addClassCleanup(cls.browser.close)
-        SHOTS.mkdir(parents=True, exist_ok=True)
+        open_chromium(cls)
 
     def setUp(self):
         self.enterContext(
             self.twilio.settings(
                 PUBLIC_BASE_URL=self.live_server_url,
-                SECURE_SSL_REDIRECT=False,
-                SESSION_COOKIE_SECURE=False,
-                CSRF_COOKIE_SECURE=False,
+                **PLAIN_HTTP,
             )
         )
         self.twilio.reset()
