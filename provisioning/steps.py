@@ -112,12 +112,12 @@ def _write_hash_then_text(job: ProvisioningJob) -> sms.SentSms | None:
 def _still_ours(job: ProvisioningJob) -> bool:
     """The claim is still this attempt's (one query, which also reads the mailbox's status).
 
-    mailbox_delete stops the jobs in flight; a deleted mailbox is refused even for one it
-    did not see.
+    mailbox_delete stops the jobs in flight; a mailbox deleted or disabled meanwhile is
+    refused even for one it did not see, as the batch path refuses it (batches._still_ours).
     """
     held = ProvisioningJob.objects.claims_held([job], PASSWORD_STEP)
-    if held.get(job.pk) == Status.DELETED:
-        raise PermanentError(STOPPED[Status.DELETED])
+    if held.get(job.pk) in STOPPED:
+        raise PermanentError(STOPPED[held[job.pk]])
     return job.pk in held
 
 

@@ -155,6 +155,20 @@ class MailboxDeleteTests(OctopusTestCase):
         self.assertEqual((job.state, sms_passwords()), ("failed", []))
         self.assertIn("supprimée entre-temps", job.last_error)
 
+    def test_the_step_sends_nothing_to_a_mailbox_disabled_while_its_hash_was_written(self):
+        """The one-job path refuses it as the batch path does (batches._still_ours)."""
+        job = create_pierre()
+        write = mailserver.user_set_password
+
+        def write_then_disable(**fields):
+            write(**fields)
+            Mailbox.objects.filter(local_part="pierre").update(status=Mailbox.Status.DISABLED)
+
+        with mock.patch.object(mailserver, "user_set_password", side_effect=write_then_disable):
+            job = deliver(job)
+        self.assertEqual((job.state, sms_passwords()), ("failed", []))
+        self.assertIn("désactivée entre-temps", job.last_error)
+
     def test_it_stops_the_email_after_the_sms(self):
         job = deliver(create_pierre())
         deletion.mailbox_delete(mailbox=ADDRESS, actor=TEST_ACTOR)
