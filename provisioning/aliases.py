@@ -94,7 +94,7 @@ def _write(checked: CheckedAlias, active: bool | None) -> tuple[Alias, bool]:
                 AliasDestination(alias=alias, address=address, external=external, position=n)
                 for n, (address, external) in enumerate(checked.destinations)
             )
-            tasks.sync_alias.delay_on_commit(alias.pk)
+            tasks.sync_alias.ring_on_commit(alias.pk)
     except IntegrityError:
         raise ValidationError(
             {"source": [f"L'alias {checked.address} vient d'être créé par ailleurs."]}
@@ -161,7 +161,7 @@ def _bump(alias: Alias, **fields) -> None:
         Alias.objects.filter(pk=alias.pk).update(
             **fields, version=F("version") + 1, sync_requested_at=now, updated_at=now
         )
-        tasks.sync_alias.delay_on_commit(alias.pk)
+        tasks.sync_alias.ring_on_commit(alias.pk)
     alias.refresh_from_db()
 
 

@@ -261,7 +261,7 @@ def _bump(alias: Alias, *, deleted: bool) -> None:
     Alias.objects.filter(pk=alias.pk).update(
         deleted=deleted, version=F("version") + 1, sync_requested_at=now, updated_at=now
     )
-    tasks.sync_alias.delay_on_commit(alias.pk)
+    tasks.sync_alias.ring_on_commit(alias.pk)
 
 
 def _erasure_detail(outcome: EraseOutcome) -> str:

@@ -102,11 +102,11 @@ def mail_table_sweep(*, now=None) -> dict[str, int]:
     rung = {"aliases": 0, "quotas": 0}
     for pk in aliases.values_list("pk", flat=True)[:SWEEP_BATCH]:
         if aliases.filter(pk=pk).update(sync_requested_at=now):
-            tasks.sync_alias.delay_on_commit(pk)
+            tasks.sync_alias.ring_on_commit(pk)
             rung["aliases"] += 1
     for pk in quotas.values_list("pk", flat=True)[:SWEEP_BATCH]:
         if quotas.filter(pk=pk).update(quota_sync_requested_at=now):
-            tasks.sync_mailbox_quota.delay_on_commit(pk)
+            tasks.sync_mailbox_quota.ring_on_commit(pk)
             rung["quotas"] += 1
     if any(rung.values()):
         logger.warning("sweep rang again for the mail table: %s", rung)

@@ -94,7 +94,7 @@ def mailbox_set_quota(*, mailbox: Mailbox | str, quota: int | None, actor: Actor
                 quota=quota, quota_version=F("quota_version") + 1,
                 quota_sync_requested_at=timezone.now(), updated_at=timezone.now(),
             )  # fmt: skip
-            tasks.sync_mailbox_quota.delay_on_commit(mailbox.pk)
+            tasks.sync_mailbox_quota.ring_on_commit(mailbox.pk)
         mailbox.refresh_from_db()
         own = "" if quota is not None else " (défaut du domaine)"
         act.detail = f"{before} → {describe_quota(mailbox.effective_quota)}{own}"
@@ -115,7 +115,7 @@ def domain_set_default_quota(*, domain: Domain, quota: int, actor: Actor) -> int
                 quota_version=F("quota_version") + 1, quota_sync_requested_at=timezone.now()
             )
             for pk in pks:
-                tasks.sync_mailbox_quota.delay_on_commit(pk)
+                tasks.sync_mailbox_quota.ring_on_commit(pk)
         domain.default_quota = quota
         act.detail = (
             f"quota par défaut {describe_quota(before)} → {describe_quota(quota)} ; "

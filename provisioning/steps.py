@@ -213,7 +213,7 @@ def _apply(message_sid: str, status: str, error_code: int | None) -> None:
     logger.info("job %s: SMS %s is now %s (%s)", moved, message_sid, status, error_code)
     job = ProvisioningJob.objects.only("sms_redaction").get(pk=moved)
     if job.sms_redaction == Redaction.PENDING:
-        tasks.redact_sms.delay_on_commit(moved)
+        tasks.redact_sms.ring_on_commit(moved)
     if status in SMS_NOT_DELIVERED:
         tasks.alert_sms_failure.delay_on_commit(moved)
 
@@ -237,7 +237,7 @@ def redactions_sweep(*, now) -> int:
     count = 0
     for pk in pending.values_list("pk", flat=True)[:500]:
         if pending.filter(pk=pk).update(updated_at=now):
-            tasks.redact_sms.delay_on_commit(pk)
+            tasks.redact_sms.ring_on_commit(pk)
             count += 1
     return count
 

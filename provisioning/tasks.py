@@ -33,24 +33,29 @@ RETRIED = {
 }
 
 
-class JobStepTask(DjangoTask):
-    """A job step's task, rung once the transaction that recorded the job commits."""
+class SweptTask(DjangoTask):
+    """A task whose work a sweep finds again in the database (a job step, an alias or quota
+    to copy to the mail table, an SMS text to erase): a ring lost to a broker out of reach
+    costs a delay, never the work (invariant 4)."""
 
-    def ring(self, job_id: int, countdown: float | None = None) -> None:
-        """A broker out of reach loses this ring, not the job: the sweep rings again after
-        PROVISIONING_QUEUED_GRACE (invariant 4). The caller's transaction is committed
-        already; an error here would only turn a recorded act into an error page."""
+    def ring(self, *args, countdown: float | None = None) -> None:
+        """The sweep rings again after PROVISIONING_QUEUED_GRACE. The caller's transaction
+        is committed already; an error here would only turn a recorded act into an error
+        page."""
         try:
-            self.apply_async((job_id,), countdown=countdown)
+            self.apply_async(args, countdown=countdown)
         except OperationalError as exc:  # refused, reset, timed out: after Celery's retries
-            logger.warning("broker unreachable, job %s waits for the sweep: %s", job_id, exc)
+            logger.warning("broker unreachable, %s%s waits for the sweep: %s", self.name, args, exc)
+
+    def ring_on_commit(self, *args, countdown: float | None = None) -> None:
+        transaction.on_commit(functools.partial(self.ring, *args, countdown=countdown))
 
 
 # The job steps keep their own attempts and due time in the database; the retry message
 # is scheduled for the countdown the step computed (a message rung by the sweep counts its
 # retries from zero).
 _STEP = {
-    "base": JobStepTask,
+    "base": SweptTask,
     "bind": True,
     "ignore_result": True,
     "acks_late": True,
@@ -78,7 +83,7 @@ def enqueue_step(step: Step, job_id: int, *, countdown: float | None = None) -> 
     """Ring the doorbell once the transaction commits; the job itself is already recorded.
     `countdown`: a retry's, for a job of a batch (whose own doorbell is gone)."""
     task = deliver_password if step is PASSWORD_STEP else send_job_email
-    transaction.on_commit(functools.partial(task.ring, job_id, countdown))
+    task.ring_on_commit(job_id, countdown=countdown)
 
 
 @shared_task(name="provisioning.sweep", ignore_result=True)
@@ -88,17 +93,17 @@ def sweep() -> None:
 
 
 # Aliases and quotas: the record is in the app database, these copy it to the mail table.
-@shared_task(name="provisioning.sync_alias", acks_late=True, **RETRIED)
+@shared_task(name="provisioning.sync_alias", base=SweptTask, acks_late=True, **RETRIED)
 def sync_alias(alias_id: int) -> None:
     mailsync.alias_sync(alias_id=alias_id)
 
 
-@shared_task(name="provisioning.sync_mailbox_quota", acks_late=True, **RETRIED)
+@shared_task(name="provisioning.sync_mailbox_quota", base=SweptTask, acks_late=True, **RETRIED)
 def sync_mailbox_quota(mailbox_id: int) -> None:
     mailsync.mailbox_quota_sync(mailbox_id=mailbox_id)
 
 
-@shared_task(name="provisioning.redact_sms", acks_late=True, **RETRIED)
+@shared_task(name="provisioning.redact_sms", base=SweptTask, acks_late=True, **RETRIED)
 def redact_sms(job_id: int) -> None:
     steps.job_redact_sms(job_id=job_id)
 

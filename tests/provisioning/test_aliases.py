@@ -1,6 +1,7 @@
 """Aliases and lists: the rules (French message, nothing written), the worker's copy to the
 mail table (ISPmail here; both layouts on both engines in test_mailschemas), the audit."""
 
+import socket
 from datetime import timedelta
 from unittest import mock
 
@@ -14,6 +15,7 @@ from provisioning.aliasrules import MAX_DESTINATIONS
 from provisioning.exceptions import TransientError
 
 from ..base import DOMAIN, TEST_ACTOR, OctopusTestCase, create_pierre
+from ..celeryworker import broker
 from ..fakes.dns_server import LoopbackDns
 
 BUREAU = f"bureau@{DOMAIN}"
@@ -274,11 +276,32 @@ class AliasWritingTests(AliasTestCase):
         alias = save().alias
         long_ago = timezone.now() - timedelta(hours=1)
         Alias.objects.filter(pk=alias.pk).update(sync_requested_at=long_ago)
-        with self.captureOnCommitCallbacks(execute=True):
-            with mock.patch("provisioning.tasks.sync_alias.delay") as rung:
+        with mock.patch("provisioning.tasks.sync_alias.apply_async") as rung:
+            with self.captureOnCommitCallbacks(execute=True):
                 self.assertEqual(mailsync.mail_table_sweep(), {"aliases": 1, "quotas": 0})
                 self.assertEqual(mailsync.mail_table_sweep(), {"aliases": 0, "quotas": 0})
-        rung.assert_called_once_with(alias.pk)
+        rung.assert_called_once_with((alias.pk,), countdown=None)
+
+    def test_an_alias_saved_while_the_broker_is_out_of_reach_waits_for_the_sweep(self):
+        """A broker that refuses connections (a closed loopback port): the alias is saved,
+        the caller gets no error, and the sweep rings again once the broker is back."""
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            closed = probe.getsockname()[1]
+        with broker(f"redis://127.0.0.1:{closed}/0"):
+            with self.assertLogs("provisioning.tasks", "WARNING") as logs:
+                with self.captureOnCommitCallbacks(execute=True):
+                    alias = save().alias
+        self.assertIn("provisioning.sync_alias", logs.output[0])
+        self.assertIn("waits for the sweep", logs.output[0])
+        self.assertFalse(Alias.objects.get(pk=alias.pk).synced)
+        long_ago = timezone.now() - timedelta(hours=1)
+        Alias.objects.filter(pk=alias.pk).update(sync_requested_at=long_ago)
+        with self.captureOnCommitCallbacks(execute=True):  # the broker is back
+            self.assertEqual(mailsync.mail_table_sweep(), {"aliases": 1, "quotas": 0})
+        tasks.sync_alias(alias.pk)  # what the worker runs for the message the sweep rang
+        self.assertTrue(Alias.objects.get(pk=alias.pk).synced)
+        self.assertEqual(mailserver.alias_row(BUREAU)["destinations"], [PIERRE, MARIE])
 
 
 class AliasesReachingTests(AliasTestCase):
