@@ -7,12 +7,14 @@
 - `StaffRolesAdminMixin`: the user page's groups and « Domaines confiés », recorded.
 """
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import Domain
 from audit.services import Actor
 
 from . import access, services
@@ -73,10 +75,18 @@ class DomainScopedAdminMixin:
         return scoped_form(form_class, request.user)
 
     def get_changeform_initial_data(self, request):
+        """A new object's domain: the user's only one, else MAIL_DOMAIN if they reach it."""
         initial = super().get_changeform_initial_data(request)
+        if "domain" not in self.domain_lookups or "domain" in initial:
+            return initial
         ids = access.managed_domain_ids(request.user)
-        if ids is not None and len(ids) == 1 and "domain" in self.domain_lookups:
+        if ids is not None and len(ids) == 1:
             initial["domain"] = next(iter(ids))
+            return initial
+        default = Domain.objects.filter(name=settings.MAIL_DOMAIN).values_list("pk", flat=True)
+        pk = default.first()
+        if pk is not None and (ids is None or pk in ids):
+            initial["domain"] = pk
         return initial
 
 

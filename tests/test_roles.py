@@ -455,6 +455,25 @@ class ScopeTests(RolesTestCase):
         self.assertNotContains(response, f"liste@{OTHER}")
 
 
+class DefaultDomainTests(RolesTestCase):
+    """The add forms' domain: MAIL_DOMAIN for whoever reaches it, a gestionnaire's only
+    domain, and none rather than a domain the gestionnaire cannot choose."""
+
+    def initial_domain(self, username: str, url: str):
+        return self.clients[username].get(url).context["adminform"].form.initial.get("domain")
+
+    def test_it_offers_a_domain_the_user_may_choose(self):
+        third = Domain.objects.create(name="troisieme.be", imap_host="x.be", smtp_host="x.be")
+        self.persona("gilles", group=MANAGERS, domains=[self.other])
+        self.persona("greta", group=MANAGERS, domains=[self.other, third])
+        for url in ("/admin/accounts/mailbox/add/", "/admin/accounts/alias/add/"):
+            with self.subTest(url=url):
+                self.assertEqual(self.initial_domain("alice", url), self.domain.pk)
+                self.assertEqual(self.initial_domain("gaston", url), self.domain.pk)
+                self.assertEqual(self.initial_domain("gilles", url), self.other.pk)
+                self.assertIsNone(self.initial_domain("greta", url))
+
+
 class StaffRolesTests(RolesTestCase):
     """An administrator gives roles on the user page; each change is in the audit trail."""
 

@@ -5,7 +5,6 @@ enabling, disabling and deleting call the use cases, which record the act; the w
 writes the mail table, and the list shows whether it did.
 """
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
@@ -19,7 +18,7 @@ from roles.admin import DomainScopedAdminMixin
 from roles.forms import scoped_alias_form
 
 from ..forms import AliasForm
-from ..models import Alias, AliasDestination, Domain
+from ..models import Alias, AliasDestination
 from .mailbox import TONES
 
 SHOWN_DESTINATIONS = 3
@@ -46,13 +45,6 @@ class AliasAdmin(DomainScopedAdminMixin, admin.ModelAdmin):
 
     def scope_form(self, request, form_class):
         return scoped_alias_form(form_class, request.user)
-
-    def get_changeform_initial_data(self, request):
-        initial = super().get_changeform_initial_data(request)
-        default = Domain.objects.filter(name=settings.MAIL_DOMAIN).first()
-        if default is not None:
-            initial.setdefault("domain", default.pk)
-        return initial
 
     def get_readonly_fields(self, request, obj=None):
         # An alias is never renamed: delete it and create the new address instead.

@@ -1,6 +1,5 @@
 """The mailboxes' pages: creation, SMS follow-up, actions, quota and the aliases that reach it."""
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
@@ -18,7 +17,7 @@ from roles import access
 from roles.admin import DomainScopedAdminMixin
 
 from ..forms import MailboxChangeForm, MailboxCreationForm
-from ..models import Domain, Mailbox, Member
+from ..models import Mailbox, Member
 from . import memberdata
 from .jobs import JobInline, LastJobFilter
 from .quota import NearlyFullFilter, attach_usage, usage_html
@@ -72,13 +71,6 @@ class MailboxAdmin(DomainScopedAdminMixin, IndexedSearchMixin, admin.ModelAdmin)
         changelist.result_list = list(changelist.result_list)
         attach_usage(changelist.result_list)  # one query to the mail database for the page
         return changelist
-
-    def get_changeform_initial_data(self, request):
-        initial = super().get_changeform_initial_data(request)
-        default = Domain.objects.filter(name=settings.MAIL_DOMAIN).first()
-        if default is not None:
-            initial.setdefault("domain", default.pk)
-        return initial
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
